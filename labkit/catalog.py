@@ -1,0 +1,109 @@
+"""Exercise metadata: exercise.toml files read into typed dataclasses."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class CatalogError(Exception):
+    """An unknown exercise name or broken metadata; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise folder, as its exercise.toml describes it."""
+
+    id: str  # "exercise3": the folder name and the student's file name without .py
+    title: str  # one line shown by `labkit list`
+    order: int  # position in the course
+    points: int  # the sum of its checks' points (a test keeps them equal)
+    folder: Path  # exercises/exercise3
+    hints: tuple[str, ...] = ()  # progressive hints, `labkit hint` shows the next one
+    needs_gpus: int = 0  # the most GPUs any of its checks needs
+    call_seconds: float = 20.0  # wall-clock limit of one call into student code
+    import_seconds: float = 20.0  # wall-clock limit for importing the student's file
+    memory_mb: int = 4096  # address-space headroom per check where no CUDA is visible
+    extra: dict = field(default_factory=dict, compare=False)  # unknown keys, kept for `dev check`
+
+    @property
+    def number(self) -> int:
+        return int(re.sub(r"\D", "", self.id) or 0)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.id}.py"
+
+    @property
+    def statement(self) -> Path:
+        return self.folder / "README.md"
+
+    @property
+    def starter(self) -> Path:
+        return self.folder / "starter.py"
+
+    @property
+    def checks_file(self) -> Path:
+        return self.folder / "checks.py"
+
+
+def course_root() -> Path:
+    """The folder holding the exercises: $LABKIT_EXERCISES, the checkout, or the installed copy."""
+    env = os.environ.get("LABKIT_EXERCISES")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "exercises", here / "exercises"):
+        if candidate.is_dir():
+            return candidate
+    raise CatalogError("no exercises found: set LABKIT_EXERCISES to the course's exercises folder")
+
+
+def solutions_root() -> Path | None:
+    """The reference solutions (a checkout or a grader image has them; a student install does not)."""
+    env = os.environ.get("LABKIT_SOLUTIONS")
+    path = Path(env) if env else Path(__file__).resolve().parent.parent / "solutions"
+    return path if path.is_dir() else None
+
+
+def load_exercise(folder: Path) -> Exercise:
+    """Read one exercise folder's exercise.toml."""
+    path = folder / "exercise.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogError(f"{path}: {exc}") from None
+    limits = data.pop("limits", {})
+    try:
+        return Exercise(
+            id=str(data.pop("id")), title=str(data.pop("title")), order=int(data.pop("order")),
+            points=int(data.pop("points")), folder=folder, hints=tuple(data.pop("hints", ())),
+            needs_gpus=int(data.pop("needs_gpus", 0)),
+            call_seconds=float(limits.pop("call_seconds", 20.0)),
+            import_seconds=float(limits.pop("import_seconds", 20.0)),
+            memory_mb=int(limits.pop("memory_mb", 4096)), extra={**data, **{f"limits.{k}": v for k, v in limits.items()}},
+        )
+    except KeyError as exc:
+        raise CatalogError(f"{path}: missing field {exc.args[0]!r}") from None
+
+
+def all_exercises(root: Path | None = None) -> list[Exercise]:
+    """Every exercise of the course, in course order."""
+    root = (root or course_root()).resolve()
+    found = [load_exercise(d) for d in sorted(root.iterdir()) if (d / "exercise.toml").is_file()]
+    return sorted(found, key=lambda e: (e.order, e.id))
+
+
+def resolve(name: str, root: Path | None = None) -> Exercise:
+    """`exercise3`, `ex3`, `3` (any case) -> the exercise, or a CatalogError listing the choices."""
+    exercises = all_exercises(root)
+    key = name.strip().lower()
+    m = re.fullmatch(r"(?:exercise|ex)?\s*0*(\d+)(?:\.py)?", key)
+    for ex in exercises:
+        if key == ex.id.lower() or (m and ex.number == int(m.group(1))):
+            return ex
+    choices = ", ".join(e.id for e in exercises)
+    raise CatalogError(f"unknown exercise {name!r}; choose one of: {choices}")

@@ -1,0 +1,250 @@
+"""Grades one student file against one exercise's checks and returns a Report."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from labkit.catalog import Exercise
+from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, collect
+from labkit.runner import ChildGone, ImportFailed, Limits, Session, StudentError, Worker
+
+STATUSES = ("passed", "failed", "error", "skipped", "inconclusive")
+
+
+@dataclass
+class CheckResult:
+    """The verdict of one check."""
+
+    name: str
+    title: str
+    status: str  # one of STATUSES
+    points: float  # earned
+    max_points: float
+    message: str = ""  # why it failed, errored or was skipped
+    hint: str | None = None  # shown on failure
+    output: str = ""  # what the student's code printed during the check (capped)
+    seconds: float = 0.0
+    hidden: bool = False
+
+    @property
+    def counted(self) -> bool:
+        """Skipped and inconclusive checks count neither for nor against the score."""
+        return self.status in ("passed", "failed", "error")
+
+
+@dataclass
+class Report:
+    """Every check's verdict for one file, with what is needed to reproduce it."""
+
+    exercise: str
+    title: str
+    file: str
+    sha256: str
+    seed: int
+    sandbox: str
+    results: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+    fingerprint: dict = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return sum(r.points for r in self.results if r.counted)
+
+    @property
+    def max_score(self) -> float:
+        return sum(r.max_points for r in self.results if r.counted)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed or errored (what `labkit check` exits 0 on)."""
+        return all(r.status not in ("failed", "error") for r in self.results)
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data.update(score=self.score, max_score=self.max_score, ok=self.ok)
+        return data
+
+
+class Submission:
+    """What a check sees: `call` and `probe` in the child, seeded randomness, a scratch folder."""
+
+    def __init__(self, session: Session, seed: int, workdir: Path, gpus: int, timeout: float | None):
+        self._session, self.seed, self.workdir, self.gpus = session, seed, workdir, gpus
+        self.rng = random.Random(seed)
+        self._timeout = timeout
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """The student's `name(*args, **kwargs)`, run in the child; its value comes back as plain data."""
+        return self._session.call(name, *args, timeout=self._timeout, **kwargs)
+
+    def probe(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """The trusted probe `name(module, *args, **kwargs)`, run in the child."""
+        return self._session.probe(name, *args, timeout=self._timeout, **kwargs)
+
+    def raises(self, name: str, *args: Any, **kwargs: Any) -> StudentError | None:
+        """The exception the student's `name(...)` raised, or None when it returned."""
+        try:
+            self.call(name, *args, **kwargs)
+        except StudentError as exc:
+            return exc
+        return None
+
+    def generator(self) -> Any:
+        """A torch.Generator seeded like `rng`, for random tensors built in the grader."""
+        import torch
+
+        return torch.Generator().manual_seed(self.seed)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def seed_for(exercise_id: str, sha256: str) -> int:
+    """The report's seed: a function of the exercise and the exact bytes graded."""
+    return int(hashlib.sha256(f"{exercise_id}:{sha256}".encode()).hexdigest()[:12], 16)
+
+
+def load_checks(exercise: Exercise) -> tuple[list[CheckSpec], ModuleType]:
+    """Import an exercise's checks.py in the grader (trusted code) and list its checks."""
+    name = f"labkit_checks_{exercise.id}"
+    spec = importlib.util.spec_from_file_location(name, exercise.checks_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    checks, _ = collect(vars(module))
+    return checks, module
+
+
+def limits_for(exercise: Exercise, gpus: int, scale: float = 1.0) -> Limits:
+    call = exercise.call_seconds * scale
+    return Limits(call_seconds=call, import_seconds=exercise.import_seconds * scale,
+                  cpu_seconds=int(max(60, call * 4)),
+                  memory_bytes=None if gpus else exercise.memory_mb << 20)
+
+
+def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sandbox: str = "none",
+          on_result: Callable[[CheckResult], None] | None = None, time_scale: float = 1.0) -> Report:
+    """Run every check of `exercise` against the file `student`, one fresh child per check."""
+    from labkit.devices import cuda_count, fingerprint
+
+    start = time.monotonic()
+    student = student.resolve()
+    sha = file_sha256(student)
+    report = Report(exercise.id, exercise.title, str(student), sha, seed_for(exercise.id, sha), sandbox)
+    checks, _ = load_checks(exercise)
+    gpus = cuda_count()
+    limits = limits_for(exercise, gpus, time_scale)
+    syntax = _syntax_error(student)
+    own = worker is None
+    worker = worker or Worker()
+    broken: str | None = syntax  # once the file cannot be imported, the remaining checks say so
+    try:
+        for spec in checks:
+            if broken is not None:
+                result = _result(spec, "error", broken)
+            elif spec.needs_gpus > gpus:
+                plural = "s" if spec.needs_gpus > 1 else ""
+                result = _result(spec, "skipped", f"needs {spec.needs_gpus} GPU{plural} (this machine has {gpus})")
+            else:
+                if not worker.alive():
+                    worker.start()
+                result, import_failed = _run_one(worker, spec, exercise, student, report.seed, gpus, limits)
+                if import_failed:
+                    broken = result.message
+            report.results.append(result)
+            if on_result:
+                on_result(result)
+    finally:
+        if own:
+            worker.close()
+    report.seconds = time.monotonic() - start
+    report.fingerprint = fingerprint().as_dict()
+    return report
+
+
+def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path, seed: int, gpus: int,
+             limits: Limits) -> tuple[CheckResult, bool]:
+    """One check in a fresh child; also says whether the student's file failed to import."""
+    check_seed = seed_for(f"{exercise.id}.{spec.name}", str(seed))
+    workdir = Path(tempfile.mkdtemp(prefix=f"labkit-{exercise.id}-"))
+    started = time.monotonic()
+    session = None
+    output = ""
+    import_failed = False
+    try:
+        session = worker.session(student=student, checks=exercise.checks_file.resolve(), module=exercise.id,
+                                 workdir=workdir, limits=limits, seed=check_seed)
+        session.open()
+        spec.fn(Submission(session, check_seed, workdir, gpus, spec.timeout))
+        status, message = "passed", ""
+    except CheckFailed as exc:
+        status, message = "failed", str(exc)
+    except Skip as exc:
+        status, message = "skipped", str(exc)
+    except Inconclusive as exc:
+        status, message = "inconclusive", str(exc)
+    except ImportFailed as exc:
+        status, message, import_failed = "error", _import_message(exc), True
+    except ChildGone as exc:
+        status, message = "error", str(exc)
+    except StudentError as exc:
+        status, message = "error", student_error_message(exc)
+    except Exception as exc:  # the answer broke the check's own judging code: it cannot pass
+        status, message = "failed", f"the answer could not be judged ({type(exc).__name__}: {exc})"
+    finally:
+        if session is not None:
+            output = session.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    result = _result(spec, status, message)
+    result.output, result.seconds = output, time.monotonic() - started
+    return result, import_failed
+
+
+def student_error_message(exc: StudentError) -> str:
+    """How an exception from the student's code reads in a report."""
+    if exc.is_a("NotImplementedError"):
+        head = f"not implemented yet ({exc.message or 'NotImplementedError'})"
+    elif exc.is_a("MissingFunction"):
+        head = exc.message
+    else:
+        head = f"your code raised {exc}"
+    return head + "".join(f"\n    at {w}" for w in exc.where[-3:])
+
+
+def _import_message(exc: ImportFailed) -> str:
+    if exc.error is None:
+        return str(exc)
+    if exc.error.is_a("SystemExit"):
+        return "your file could not be imported: it called exit() at import time; keep top-level code out of it"
+    return "your file could not be imported: " + student_error_message(exc.error).removeprefix("your code raised ")
+
+
+def _syntax_error(path: Path) -> str | None:
+    """Compile (never run) the file in the grader to report a syntax error at once."""
+    try:
+        compile(path.read_bytes(), str(path), "exec")
+    except SyntaxError as exc:
+        return f"your file could not be imported: syntax error at line {exc.lineno}: {exc.msg}" + (
+            f"\n    {exc.text.strip()}" if exc.text else "")
+    except ValueError as exc:  # null bytes
+        return f"your file could not be imported: {exc}"
+    return None
+
+
+def _result(spec: CheckSpec, status: str, message: str) -> CheckResult:
+    return CheckResult(spec.name, spec.title, status, spec.points if status == "passed" else 0, spec.points,
+                       message, spec.hint if status in ("failed", "error") else None, hidden=spec.hidden)

@@ -1,0 +1,326 @@
+"""Runs student code in a forked child of a pre-imported worker, under limits.
+
+The grader (this process) talks to `labkit.worker` over a socket; each check
+gets its own child and its own pair of pipes, so a crash, a hang or a stray
+byte in one check cannot reach the next. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labkit import wire
+from labkit.worker import OUTPUT_FILE
+
+START_SECONDS = 60.0  # importing torch on a busy machine
+OUTPUT_CAP = 16 << 10  # bytes of the child's output shown as feedback
+
+
+@dataclass
+class Limits:
+    """Resource limits for one check's child."""
+
+    call_seconds: float = 20.0  # wall clock per call
+    import_seconds: float = 20.0  # wall clock to import the student's file
+    cpu_seconds: int = 120  # RLIMIT_CPU for the whole child
+    file_bytes: int = 64 << 20  # RLIMIT_FSIZE: output and files together
+    open_files: int = 256  # RLIMIT_NOFILE
+    memory_bytes: int | None = 4 << 30  # RLIMIT_AS headroom; None where CUDA is visible
+
+
+class StudentError(Exception):
+    """The student's code raised; carries the exception as plain data."""
+
+    def __init__(self, info: dict):
+        self.type_name = str(info.get("type", "Exception"))
+        self.mro = [str(n) for n in info.get("mro", [])]
+        self.message = str(info.get("message", ""))
+        self.where = [str(w) for w in info.get("where", [])]
+        super().__init__(f"{self.type_name}: {self.message}" if self.message else self.type_name)
+
+    def is_a(self, name: str) -> bool:
+        """True when the student's exception is `name` or a subclass of it."""
+        return name in self.mro
+
+
+class ChildGone(Exception):
+    """The child crashed, timed out, exited or broke the protocol; the check errors."""
+
+
+class ImportFailed(ChildGone):
+    """The student's file could not be imported; every check would fail the same way."""
+
+    def __init__(self, message: str, error: StudentError | None = None):
+        super().__init__(message)
+        self.error = error
+
+
+class Worker:
+    """A `python -I` process with torch imported, forking one child per check."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.ctl: socket.socket | None = None
+
+    def start(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        root = str(Path(__file__).resolve().parent.parent)
+        code = f"import sys; sys.path.append({root!r}); from labkit.worker import main; main({child.fileno()})"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", code], pass_fds=(child.fileno(),), start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        child.close()
+        self.ctl = parent
+        msg = self._receive(time.monotonic() + START_SECONDS)
+        if msg is None or msg.get("kind") != "worker-ready":
+            self.close()
+            raise RuntimeError("the grading worker did not start (is torch installed?)")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.ctl is not None:
+            self.ctl.close()
+            self.ctl = None
+        if self.proc is not None:
+            _kill_group(self.proc.pid)
+            self.proc.wait()
+            self.proc = None
+
+    def __enter__(self) -> Worker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def session(self, *, student: Path, checks: Path, module: str, workdir: Path, limits: Limits,
+                seed: int) -> Session:
+        """Fork a fresh child for one check; it imports the student's file and waits for calls."""
+        if not self.alive():
+            self.close()
+            self.start()
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        job = {"student": str(student), "checks": str(checks), "module": module, "workdir": str(workdir),
+               "seed": seed, "nonce": secrets.token_hex(8), "limits": limits.__dict__}
+        try:
+            socket.send_fds(self.ctl, [json.dumps(job).encode()], [req_r, rep_w])
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
+        return Session(self, req_w, rep_r, job, limits)  # the caller opens it, then closes it
+
+    def _receive(self, deadline: float) -> dict | None:
+        """One message from the worker, or None when it is gone or late."""
+        if not _wait_readable(self.ctl.fileno(), deadline):
+            return None
+        try:
+            data = self.ctl.recv(1 << 16)
+        except OSError:
+            return None
+        return json.loads(data) if data else None
+
+
+class Session:
+    """One check's child: `call` and `probe` run there; `close` ends it and returns its output."""
+
+    def __init__(self, worker: Worker, req: int, rep: int, job: dict, limits: Limits):
+        self.worker, self.req, self.rep, self.job, self.limits = worker, req, rep, job, limits
+        self.pid: int | None = None
+        self.exit_status: int | None = None
+        self.notes: list[str] = []  # what the grader had to do (kill a hung child, ...)
+        self._buf = bytearray()
+        os.set_blocking(rep, False)
+
+    def open(self) -> None:
+        """Wait for the child to start and import the student's file."""
+        ready = self._next(START_SECONDS, "starting")
+        if ready.get("kind") != "ready":
+            self._reap(5.0)
+            raise ChildGone(f"the grader could not start this check (a bug in labkit): {ready.get('error', '')}")
+        self.pid = int(ready["pid"])
+        try:
+            imported = self._next(self.limits.import_seconds, "importing your file")
+        except ChildGone as exc:
+            raise ImportFailed(f"your file could not be imported: {exc}") from None
+        if not imported.get("ok"):
+            error = StudentError(imported.get("error") or {})
+            raise ImportFailed(f"your file could not be imported: {error}", error)
+
+    def call(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Call the student's `name(*args, **kwargs)` in the child; raise StudentError if it raised."""
+        return self._request(name, args, kwargs, probe=False, timeout=timeout)
+
+    def probe(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Run the trusted probe `name(module, *args, **kwargs)` in the child."""
+        return self._request(name, args, kwargs, probe=True, timeout=timeout)
+
+    def _request(self, name: str, args: tuple, kwargs: dict, *, probe: bool, timeout: float | None) -> Any:
+        tree, blob = wire.encode((list(args), kwargs))
+        header = {"op": "call", "name": name, "probe": probe, "args": tree}
+        what = f"{name}()" if not probe else "the check"
+        self._send(header, blob, what)
+        reply, out = self._next(timeout or self.limits.call_seconds, f"running {what}", want_blob=True)
+        if reply.get("kind") != "result":
+            raise ChildGone(f"protocol error while running {what}")
+        if not reply.get("ok"):
+            raise StudentError(reply.get("error") or {})
+        try:
+            return wire.decode(reply.get("value"), out)
+        except wire.WireError as exc:
+            raise ChildGone(f"{what} returned {exc}") from None
+
+    def close(self) -> str:
+        """End the child (politely, then by force) and return what it printed, capped."""
+        if self.exit_status is None:
+            try:
+                self._send({"op": "end"}, b"", "ending", timeout=2.0)
+            except ChildGone:
+                pass
+            self._reap(5.0)
+        for fd in (self.req, self.rep):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.req = self.rep = -1
+        return read_output(Path(self.job["workdir"]))
+
+    def _send(self, header: dict, blob: bytes, what: str, timeout: float = 30.0) -> None:
+        head = json.dumps(header).encode()
+        data = memoryview(struct.pack(">I", len(head)) + head + struct.pack(">Q", len(blob)) + blob)
+        deadline = time.monotonic() + timeout
+        os.set_blocking(self.req, False)
+        while data:
+            _, ready, _ = select.select([], [self.req], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                self._kill(f"the child stopped reading while {what}")
+            try:
+                data = data[os.write(self.req, data):]
+            except BrokenPipeError:
+                self._reap(5.0)
+                raise ChildGone(self._gone_message(what)) from None
+
+    def _next(self, seconds: float, what: str, want_blob: bool = False) -> Any:
+        """The next frame from the child, within `seconds`; the child is killed when late."""
+        deadline = time.monotonic() + seconds
+        while True:
+            frame = self._parse()
+            if frame is not None:
+                header, blob = frame
+                if header.get("nonce") != self.job["nonce"]:
+                    self._kill(f"a malformed answer arrived while {what}")
+                return (header, blob) if want_blob else header
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.rep], [], [], max(0.0, left))
+            if not ready:
+                self._kill(f"timed out after {seconds:g} s while {what}", timeout=True)
+            try:
+                chunk = os.read(self.rep, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:  # every writer is gone: the child exited
+                self._reap(5.0)
+                raise ChildGone(self._gone_message(what))
+            self._buf += chunk
+            if len(self._buf) > wire.MAX_BLOB + wire.MAX_HEADER + 12:
+                self._kill(f"the answer was over the size limit while {what}")
+
+    def _parse(self) -> tuple[dict, bytes] | None:
+        buf = self._buf
+        if len(buf) < 4:
+            return None
+        (n,) = struct.unpack(">I", buf[:4])
+        if n > wire.MAX_HEADER:
+            self._kill("an oversized answer header arrived")
+        if len(buf) < 4 + n + 8:
+            return None
+        (m,) = struct.unpack(">Q", buf[4 + n: 12 + n])
+        if m > wire.MAX_BLOB:
+            self._kill("an oversized answer arrived")
+        if len(buf) < 12 + n + m:
+            return None
+        try:
+            header = json.loads(bytes(buf[4: 4 + n]))
+        except ValueError:
+            header = None
+        blob = bytes(buf[12 + n: 12 + n + m])
+        del buf[: 12 + n + m]
+        if not isinstance(header, dict):
+            self._kill("a malformed answer arrived")
+        return header, blob
+
+    def _kill(self, message: str, timeout: bool = False) -> None:
+        if self.pid is not None:
+            _kill_group(self.pid)
+            self.notes.append("killed the child process")
+        self._reap(10.0)
+        raise ChildGone(message)
+
+    def _reap(self, seconds: float) -> None:
+        """Wait for the worker's word that the child exited; restart the worker if it is silent."""
+        if self.exit_status is not None:
+            return
+        msg = self.worker._receive(time.monotonic() + seconds)
+        if msg is None and self.pid is not None:
+            _kill_group(self.pid)
+            msg = self.worker._receive(time.monotonic() + 5.0)
+        if msg is None or msg.get("kind") != "exited":
+            self.worker.close()  # out of step: the next session starts a fresh worker
+            self.exit_status = -999
+            return
+        self.exit_status = int(msg["status"])
+
+    def _gone_message(self, what: str) -> str:
+        status = self.exit_status
+        if status is None or status == -999:
+            return f"the process running your code disappeared while {what}"
+        if status < 0:
+            try:
+                name = signal.Signals(-status).name
+            except ValueError:
+                name = f"signal {-status}"
+            reason = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (output or file size limit)",
+                      "SIGKILL": " (killed, perhaps out of memory)"}.get(name, "")
+            return f"your code was stopped by {name}{reason} while {what}"
+        return f"your code ended the process (exit status {status}) while {what}; do not call exit() in an exercise"
+
+
+def read_output(workdir: Path, cap: int = OUTPUT_CAP) -> str:
+    """What the child printed, first `cap` bytes, with a note of how much was cut."""
+    path = workdir / OUTPUT_FILE
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(cap)
+    except OSError:
+        return ""
+    text = head.decode("utf-8", "replace")
+    return text + (f"\n... ({size - cap} more bytes not shown)" if size > cap else "")
+
+
+def _wait_readable(fd: int, deadline: float) -> bool:
+    ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+    return bool(ready)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,184 @@
+"""The grading worker: imports torch once, then forks a fresh child per check.
+
+Started by `labkit.runner` as `python -I`; it takes `fork` commands on a
+socket, each with a fresh pair of pipes that the child uses to answer calls.
+Only trusted code lives here; the student's module is imported by the forked
+child, never by the worker itself. Do not initialise
+CUDA in the worker: each child must be free to do so after the fork.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import resource
+import socket
+import sys
+import traceback
+from types import ModuleType
+
+from labkit import wire
+
+OUTPUT_FILE = "output.txt"
+
+
+def main(ctl_fd: int) -> None:
+    """Serve `fork` commands on the control socket until `quit` or the grader goes away."""
+    import torch  # noqa: F401  (loaded once, shared by every forked child)
+
+    ctl = socket.socket(fileno=ctl_fd)
+    ctl.send(json.dumps({"kind": "worker-ready", "pid": os.getpid()}).encode())
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 2)
+        except OSError:
+            return
+        if not data or len(fds) != 2:
+            return
+        job = json.loads(data)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ctl.close()  # the student's code must not reach the worker
+                serve_child(fds[0], fds[1], job)
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        ctl.send(json.dumps({"kind": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status)}).encode())
+
+
+def serve_child(req: int, rep: int, job: dict) -> None:
+    """Run in the forked child: isolate, import the student's module, answer calls."""
+    os.setsid()
+    nonce = job["nonce"]
+    try:
+        _isolate(job["workdir"], job["limits"])
+        checks = _load(job["checks"], "labkit_checks")  # trusted probes keep references before the student runs
+        _, probes = _collect(checks)
+    except BaseException:
+        wire.write_frame(rep, {"kind": "internal", "nonce": nonce, "error": traceback.format_exc()[-3000:]})
+        return
+    wire.write_frame(rep, {"kind": "ready", "nonce": nonce, "pid": os.getpid()})
+
+    _seed(job["seed"])
+    try:
+        student = _load(job["student"], job["module"])
+    except BaseException as exc:  # SyntaxError, SystemExit, anything raised at import
+        _flush()
+        wire.write_frame(rep, {"kind": "imported", "nonce": nonce, "ok": False, "error": describe(exc, job["student"])})
+        return
+    _flush()
+    wire.write_frame(rep, {"kind": "imported", "nonce": nonce, "ok": True})
+
+    while True:
+        header, blob = wire.read_frame(req)
+        if header.get("op") != "call":
+            return
+        try:
+            args, kwargs = wire.decode(header["args"], blob)
+            if header["probe"]:
+                value = probes[header["name"]](student, *args, **kwargs)
+            else:
+                fn = getattr(student, header["name"], None)
+                if not callable(fn):
+                    wire.write_frame(rep, {"kind": "result", "nonce": nonce, "ok": False, "error": {
+                        "type": "MissingFunction", "mro": ["MissingFunction"], "where": [],
+                        "message": f"{job['module']}.py has no function {header['name']}(): keep the starter's names"}})
+                    continue
+                value = fn(*args, **kwargs)
+            tree, out = wire.encode(value)
+            reply = {"kind": "result", "nonce": nonce, "ok": True, "value": tree}
+        except BaseException as exc:
+            tree, out = None, b""
+            reply = {"kind": "result", "nonce": nonce, "ok": False, "error": describe(exc, job["student"])}
+        _flush()
+        wire.write_frame(rep, reply, out)
+
+
+def describe(exc: BaseException, student_path: str) -> dict:
+    """An exception as plain data, with the traceback trimmed to the student's own lines."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if f.filename == student_path]  # the grader's own frames teach nothing
+    if isinstance(exc, SyntaxError) and exc.filename == student_path:
+        where = [f"line {exc.lineno}: {(exc.text or '').strip()}"]
+    else:
+        where = [f"line {f.lineno}, in {f.name}: {(f.line or '').strip()}" for f in mine[-6:]]
+    try:
+        message = str(exc)
+    except BaseException:
+        message = "?"
+    return {
+        "type": type(exc).__name__,
+        "mro": [c.__name__ for c in type(exc).__mro__],
+        "message": message[:2000],
+        "where": where,
+    }
+
+
+def _isolate(workdir: str, limits: dict) -> None:
+    """Own output file, no stdin, a private working directory, and rlimits."""
+    out = os.open(os.path.join(workdir, OUTPUT_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")
+    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")
+    sys.stdin = open(0, closefd=False)
+    os.chdir(workdir)
+    _limit(resource.RLIMIT_CORE, 0)
+    _limit(resource.RLIMIT_CPU, int(limits["cpu_seconds"]))
+    _limit(resource.RLIMIT_FSIZE, int(limits["file_bytes"]))
+    _limit(resource.RLIMIT_NOFILE, int(limits["open_files"]))
+    if limits.get("memory_bytes"):  # only set where no CUDA is visible: a CUDA context needs far more
+        _limit(resource.RLIMIT_AS, _address_space() + int(limits["memory_bytes"]))
+
+
+def _limit(which: int, value: int) -> None:
+    """Set soft and hard limits alike, so the student's code cannot raise them again."""
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    grace = 2 if which == resource.RLIMIT_CPU else 0  # SIGXCPU first, SIGKILL two seconds later
+    resource.setrlimit(which, (value, value + grace))
+
+
+def _address_space() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _seed(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _load(path: str, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _collect(module: ModuleType) -> tuple[list, dict]:
+    from labkit.checks import collect
+
+    return collect(vars(module))
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass

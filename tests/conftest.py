@@ -1,0 +1,60 @@
+"""Shared fixtures: grade a source text against an exercise with one warm worker per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from labkit.catalog import resolve, solutions_root
+from labkit.engine import Report, grade
+from labkit.runner import Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def worker():
+    """One pre-imported grading worker shared by every test (a fresh child per check all the same)."""
+    with Worker() as w:
+        yield w
+
+
+@pytest.fixture
+def grade_source(worker, tmp_path) -> Callable[[str, str], Report]:
+    """grade_source("exercise1", text) -> Report, grading `text` saved as the student's file."""
+
+    def run(exercise_id: str, source: str) -> Report:
+        exercise = resolve(exercise_id)
+        path = tmp_path / exercise.filename
+        path.write_text(source, encoding="utf-8")
+        return grade(exercise, path, worker=worker)
+
+    return run
+
+
+@pytest.fixture
+def solution_source() -> Callable[[str], str]:
+    def read(exercise_id: str) -> str:
+        return (solutions_root() / resolve(exercise_id).filename).read_text(encoding="utf-8")
+
+    return read
+
+
+@pytest.fixture
+def starter_source() -> Callable[[str], str]:
+    def read(exercise_id: str) -> str:
+        return resolve(exercise_id).starter.read_text(encoding="utf-8")
+
+    return read
+
+
+def statuses(report: Report) -> dict[str, str]:
+    """{check name: status}, for compact assertions."""
+    return {r.name: r.status for r in report.results}
+
+
+def result(report: Report, name: str):
+    """The CheckResult called `name`."""
+    return next(r for r in report.results if r.name == name)
