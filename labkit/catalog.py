@@ -84,7 +84,8 @@ def load_exercise(folder: Path) -> Exercise:
             needs_gpus=int(data.pop("needs_gpus", 0)),
             call_seconds=float(limits.pop("call_seconds", 20.0)),
             import_seconds=float(limits.pop("import_seconds", 20.0)),
-            memory_mb=int(limits.pop("memory_mb", 4096)), extra={**data, **{f"limits.{k}": v for k, v in limits.items()}},
+            memory_mb=int(limits.pop("memory_mb", 4096)),
+            extra={**data, **{f"limits.{k}": v for k, v in limits.items()}},
         )
     except KeyError as exc:
         raise CatalogError(f"{path}: missing field {exc.args[0]!r}") from None

@@ -7,8 +7,9 @@ sandboxed child next to the student's module and returns plain data.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 class CheckFailed(Exception):

@@ -9,10 +9,11 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from labkit.catalog import Exercise
 from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, collect

@@ -1,0 +1,308 @@
+"""The `labkit` command: parse, call the package, print. No grading logic lives here."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+import labkit
+from labkit.catalog import CatalogError, Exercise, all_exercises, resolve
+from labkit.workspace import WorkspaceError, find, init
+
+
+class UsageFailure(click.ClickException):
+    """A one-line error and exit code 2 (unknown exercise, no workspace, missing file)."""
+
+    exit_code = 2
+
+
+def friendly(fn):
+    """Turn the package's own errors into one-line messages instead of tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (CatalogError, WorkspaceError) as exc:
+            raise UsageFailure(str(exc)) from None
+
+    return wrapper
+
+
+def exercise_argument(fn):
+    """The EXERCISE argument: exercise3, ex3 or 3."""
+    return click.argument("exercise", metavar="EXERCISE")(fn)
+
+
+def workspace_option(fn):
+    return click.option("-w", "--workspace", type=click.Path(file_okay=False, path_type=Path),
+                        help="The workspace folder (default: found from the current folder upward).")(fn)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(labkit.__version__, prog_name="labkit")
+def cli() -> None:
+    """labkit: exercises for multi-GPU PyTorch, graded on your machine.
+
+    \b
+    Example:
+        labkit init course && cd course
+        labkit start exercise1      # copy the starter into the workspace
+        labkit check exercise1      # grade it: a line per check, a score
+        labkit hint exercise1       # stuck? one hint at a time
+    """
+
+
+@cli.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def init_cmd(directory: Path) -> None:
+    """Make DIRECTORY (default: here) a workspace.
+
+    Example: labkit init course
+    """
+    ws = init(directory)
+    click.echo(f"workspace ready in {ws.root}\nnext: cd {directory} && labkit start exercise1")
+
+
+@cli.command("list")
+@workspace_option
+@friendly
+def list_cmd(workspace: Path | None) -> None:
+    """Show every exercise with its status and best score.
+
+    Example: labkit list
+    """
+    try:
+        ws = find(workspace)
+    except WorkspaceError:
+        ws = None
+    for ex in all_exercises():
+        gpu = f"  [{ex.needs_gpus} GPU]" if ex.needs_gpus else ""
+        if ws is None:
+            click.echo(f"{ex.id:<11} {ex.title}{gpu}")
+            continue
+        p = ws.progress(ex)
+        best = f"{p.best:g}/{ex.points}" if p.checks else f"-/{ex.points}"
+        colour = {"passed": "green", "failing": "red", "started": "yellow"}.get(p.status)
+        click.echo(f"{ex.id:<11} {click.style(f'{p.status:<11}', fg=colour)} {best:>7}  {ex.title}{gpu}")
+    if ws is None:
+        click.echo("\n(not in a workspace: `labkit init` makes one and then shows your progress here)")
+
+
+@cli.command()
+@exercise_argument
+@click.option("--force", is_flag=True, help="Replace an existing file (it is backed up first).")
+@workspace_option
+@friendly
+def start(exercise: str, force: bool, workspace: Path | None) -> None:
+    """Copy an exercise's starter file into the workspace.
+
+    Example: labkit start exercise1
+    """
+    ex, ws = resolve(exercise), find(workspace)
+    backup = ws.start(ex, force=force)
+    if backup:
+        click.echo(f"your previous file is kept at {backup}")
+    click.echo(f"wrote {ws.file(ex)}\nread {ex.statement}\nthen: labkit check {ex.id}")
+
+
+@cli.command()
+@exercise_argument
+@workspace_option
+@friendly
+def reset(exercise: str, workspace: Path | None) -> None:
+    """Restore the starter file; your current file is backed up first.
+
+    Example: labkit reset exercise1
+    """
+    ex, ws = resolve(exercise), find(workspace)
+    backup = ws.reset(ex)
+    click.echo(f"restored the starter of {ex.id}" + (f"; your file is kept at {backup}" if backup else ""))
+
+
+@cli.command()
+@exercise_argument
+@workspace_option
+@friendly
+def hint(exercise: str, workspace: Path | None) -> None:
+    """Show the next hint for an exercise.
+
+    Example: labkit hint exercise1
+    """
+    ex = resolve(exercise)
+    try:
+        ws = find(workspace)
+    except WorkspaceError:
+        ws = None
+    if ws is None:
+        number, text = 1, ex.hints[0] if ex.hints else ""
+    else:
+        number, text = ws.next_hint(ex)
+    last = " (the last one)" if number == len(ex.hints) else ""
+    click.echo(f"hint {number} of {len(ex.hints)}{last} for {ex.id}:\n  {text}")
+
+
+def report_options(fn):
+    fn = click.option("--gradescope", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Also write Gradescope's results.json here.")(fn)
+    fn = click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Also write a JUnit XML report here.")(fn)
+    fn = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")(fn)
+    return fn
+
+
+@cli.command()
+@click.argument("exercises", nargs=-1, metavar="[EXERCISE]...")
+@click.option("--all", "every", is_flag=True, help="Check every exercise started in the workspace.")
+@click.option("--file", "file_", type=click.Path(dir_okay=False, path_type=Path),
+              help="Grade this file instead of the workspace's (no workspace needed).")
+@report_options
+@workspace_option
+@friendly
+def check(exercises: tuple[str, ...], every: bool, file_: Path | None, as_json: bool, junit: Path | None,
+          gradescope: Path | None, workspace: Path | None) -> None:
+    """Grade an exercise: a line per check, the score, and hints on failures.
+
+    Exit status: 0 when no check failed or errored, 1 otherwise, 2 for usage errors.
+
+    \b
+    Example:
+        labkit check exercise1
+        labkit check 2 --json
+        labkit check --all
+    """
+    jobs = _jobs(exercises, every, file_, workspace)
+    from labkit import report as rep
+    from labkit.engine import grade
+    from labkit.runner import Worker
+
+    ok, reports = True, []
+    style = click.style if not as_json else (lambda text, **_: text)
+    with Worker() as worker:
+        for ex, path, ws in jobs:
+            if not as_json:
+                click.echo(rep.header_line(ex.id, ex.title, style))
+            show = (lambda r: click.echo(rep.check_line(r, style))) if not as_json else None
+            report = grade(ex, path, worker=worker, on_result=show)
+            reports.append(report)
+            ok &= report.ok
+            if ws is not None:
+                ws.record(ex, report.score, report.max_score, report.ok and report.score == report.max_score)
+            if not as_json:
+                click.echo(rep.summary(report, style) + "\n")
+    if as_json:
+        data = [json.loads(rep.to_json(r)) for r in reports]
+        click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2, ensure_ascii=False))
+    elif len(reports) > 1:
+        click.echo(rep.scorecard(reports))
+    if junit:
+        junit.write_text(rep.to_junit(reports), encoding="utf-8")
+    if gradescope:
+        gradescope.write_text(json.dumps(rep.to_gradescope(reports), indent=2), encoding="utf-8")
+    sys.exit(0 if ok else 1)
+
+
+def _jobs(names: tuple[str, ...], every: bool, file_: Path | None,
+          workspace: Path | None) -> list[tuple[Exercise, Path, object]]:
+    """(exercise, file, workspace or None) for each thing to grade, or a usage error."""
+    if file_ is not None:
+        if len(names) != 1:
+            raise UsageFailure("--file grades one exercise: name it, e.g. `labkit check exercise1 --file my.py`")
+        if not file_.is_file():
+            raise UsageFailure(f"no such file: {file_}")
+        return [(resolve(names[0]), file_, None)]
+    ws = find(workspace)
+    if every:
+        chosen = [ex for ex in all_exercises() if ws.file(ex).exists()]
+        if not chosen:
+            raise UsageFailure("no exercise started yet: `labkit start exercise1` first")
+    elif names:
+        chosen = [resolve(n) for n in names]
+    else:
+        raise UsageFailure("name an exercise (e.g. `labkit check exercise1`) or use --all")
+    for ex in chosen:
+        if not ws.file(ex).is_file():
+            raise UsageFailure(f"{ws.file(ex)} does not exist: run `labkit start {ex.id}` first")
+    return [(ex, ws.file(ex), ws) for ex in chosen]
+
+
+@cli.command()
+@exercise_argument
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between looks at the file.")
+@click.option("--max-runs", type=int, default=None, hidden=True)  # lets tests end the loop
+@workspace_option
+@friendly
+def watch(exercise: str, interval: float, max_runs: int | None, workspace: Path | None) -> None:
+    """Re-check an exercise every time its file is saved (Ctrl-C stops).
+
+    Polls the file, so it works in containers and on network file systems.
+
+    Example: labkit watch exercise1
+    """
+    ex, ws = resolve(exercise), find(workspace)
+    path = ws.file(ex)
+    if not path.is_file():
+        raise UsageFailure(f"{path} does not exist: run `labkit start {ex.id}` first")
+    from labkit import report as rep
+    from labkit.engine import grade
+    from labkit.runner import Worker
+
+    runs, seen = 0, None
+    with Worker() as worker:
+        try:
+            while max_runs is None or runs < max_runs:
+                stamp = _stamp(path)
+                if stamp != seen and stamp is not None:
+                    seen = stamp
+                    runs += 1
+                    click.echo(f"\n[{time.strftime('%H:%M:%S')}] {path.name} changed: checking")
+                    report = grade(ex, path, worker=worker)
+                    ws.record(ex, report.score, report.max_score, report.ok and report.score == report.max_score)
+                    click.echo(rep.terminal(report, click.style))
+                    click.echo(f"watching {path.name} (Ctrl-C to stop)")
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            click.echo("\nstopped watching")
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the fingerprint as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 1 when there is any warning.")
+def doctor(as_json: bool, strict: bool) -> None:
+    """Print the environment fingerprint: versions, GPUs, CUDA variables, warnings.
+
+    Example: labkit doctor
+    """
+    from labkit.devices import fingerprint, warnings
+
+    fp = fingerprint()
+    notes = warnings(fp)
+    if as_json:
+        click.echo(json.dumps({**fp.as_dict(), "warnings": notes}, indent=2))
+    else:
+        for key, value in fp.as_dict().items():
+            if key == "gpus":
+                value = "; ".join(f"{g['index']}: {g['name']} ({g['memory_gib']} GiB)" for g in value) or "none"
+            elif key == "env":
+                value = " ".join(f"{k}={v}" for k, v in value.items()) or "no CUDA_* variables set"
+            click.echo(f"{key:<12} {value if value is not None else '-'}")
+        for note in notes:
+            click.echo(click.style(f"warning: {note}", fg="yellow"))
+    sys.exit(1 if strict and notes else 0)
+
+
+def main() -> None:
+    cli(prog_name="labkit")

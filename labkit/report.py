@@ -1,0 +1,133 @@
+"""Reports: the terminal, JSON, JUnit XML and Gradescope's results.json."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+
+from labkit.engine import CheckResult, Report
+
+SYMBOLS = {"passed": "✓", "failed": "✗", "error": "!", "skipped": "–", "inconclusive": "?"}
+COLOURS = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow", "inconclusive": "yellow"}
+OUTPUT_LINES = 8  # lines of the student's own output shown under a failing check
+
+
+def _plain(text: str, **_: object) -> str:
+    return text
+
+
+def check_line(r: CheckResult, style: Callable[..., str] = _plain, width: int = 62) -> str:
+    """One check: symbol, title, points; reason, hint and output below when it did not pass."""
+    points = f"{_num(r.points)}/{_num(r.max_points)}" if r.counted else r.status
+    title = r.title if len(r.title) <= width else r.title[: width - 1] + "…"
+    lines = [f"  {style(SYMBOLS[r.status], fg=COLOURS[r.status], bold=True)} {title:<{width}} {points:>7}"]
+    if r.status != "passed" and r.message:
+        lines += [f"      {line}" for line in r.message.splitlines()]
+    if r.hint:
+        lines.append(style(f"      hint: {r.hint}", fg="cyan"))
+    if r.status in ("failed", "error") and r.output.strip():
+        out = r.output.rstrip().splitlines()
+        lines.append("      your code printed:")
+        lines += [f"        | {line}" for line in out[:OUTPUT_LINES]]
+        if len(out) > OUTPUT_LINES:
+            lines.append(f"        | ... ({len(out) - OUTPUT_LINES} more lines)")
+    return "\n".join(lines)
+
+
+def header_line(exercise_id: str, title: str, style: Callable[..., str] = _plain) -> str:
+    return style(f"{exercise_id} — {title}", bold=True)
+
+
+def summary(report: Report, style: Callable[..., str] = _plain) -> str:
+    """The closing lines: score, counts, time, seed, and the environment in one line."""
+    counts = ", ".join(f"{report.count(s)} {s}" for s in SYMBOLS if report.count(s))
+    colour = "green" if report.ok else "red"
+    score = style(f"Score {_num(report.score)}/{_num(report.max_score)}", fg=colour, bold=True)
+    lines = [f"{score} · {counts} · {report.seconds:.1f} s · seed {report.seed} · sandbox {report.sandbox}"]
+    apart = [r for r in report.results if not r.counted]
+    if apart:
+        lines.append(f"({len(apart)} skipped or inconclusive: they count neither for nor against the score)")
+    fp = report.fingerprint
+    if fp:
+        gpus = f"{len(fp['gpus'])} GPU(s)" if fp.get("gpus") else "no GPU"
+        lines.append(f"labkit {fp['labkit']} · Python {fp['python']} · torch {fp.get('torch') or 'missing'} · "
+                     f"CUDA {fp.get('cuda') or '-'} · {gpus} · {fp['cpu_count']} CPUs · "
+                     f"file sha256 {report.sha256[:12]}")
+    return "\n".join(lines)
+
+
+def terminal(report: Report, style: Callable[..., str] = _plain) -> str:
+    """The whole report as a student reads it."""
+    body = [check_line(r, style) for r in report.results]
+    return "\n".join([header_line(report.exercise, report.title, style), *body, summary(report, style)])
+
+
+def scorecard(reports: list[Report]) -> str:
+    """One line per graded exercise and the total: what `make demo` ends with."""
+    lines = ["Scorecard"]
+    for r in reports:
+        mark = SYMBOLS["passed"] if r.ok and r.score == r.max_score else SYMBOLS["failed" if not r.ok else "skipped"]
+        lines.append(f"  {mark} {r.exercise:<11} {_num(r.score):>4}/{_num(r.max_score):<4} {r.title}")
+    total, most = sum(r.score for r in reports), sum(r.max_score for r in reports)
+    lines.append(f"  total {_num(total)}/{_num(most)}")
+    return "\n".join(lines)
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.as_dict(), indent=2, ensure_ascii=False)
+
+
+def to_junit(reports: list[Report]) -> str:
+    """JUnit XML: a testsuite per exercise, a testcase per check; skipped and inconclusive are <skipped>."""
+    root = ET.Element("testsuites")
+    for report in reports:
+        _junit_suite(root, report)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def _junit_suite(root: ET.Element, report: Report) -> None:
+    suite = ET.SubElement(root, "testsuite", name=report.exercise, tests=str(len(report.results)),
+                          failures=str(report.count("failed")), errors=str(report.count("error")),
+                          skipped=str(report.count("skipped") + report.count("inconclusive")),
+                          time=f"{report.seconds:.3f}")
+    props = ET.SubElement(suite, "properties")
+    for key, value in (("seed", report.seed), ("sha256", report.sha256), ("sandbox", report.sandbox),
+                       ("score", report.score), ("max_score", report.max_score)):
+        ET.SubElement(props, "property", name=key, value=str(value))
+    for r in report.results:
+        case = ET.SubElement(suite, "testcase", classname=report.exercise, name=r.name, time=f"{r.seconds:.3f}")
+        if r.status in ("failed", "error"):
+            tag = "failure" if r.status == "failed" else "error"
+            ET.SubElement(case, tag, message=r.message.splitlines()[0] if r.message else r.status).text = r.message
+        elif r.status in ("skipped", "inconclusive"):
+            ET.SubElement(case, "skipped", message=f"{r.status}: {r.message}")
+        if r.output:
+            ET.SubElement(case, "system-out").text = r.output
+
+
+def to_gradescope(reports: list[Report]) -> dict:
+    """Gradescope's results.json: score, max_score, tests[] with status, output and visibility."""
+    tests = []
+    for report in reports:
+        for r in report.results:
+            output = f"{r.status}: {r.message}" if r.message else r.status
+            if r.hint and r.status in ("failed", "error"):
+                output += f"\nhint: {r.hint}"
+            test = {"name": f"{report.exercise}: {r.title}", "output": output,
+                    "visibility": "hidden" if r.hidden else "visible"}
+            if r.counted:  # skipped and inconclusive checks carry no points either way
+                test.update(score=r.points, max_score=r.max_points,
+                            status="passed" if r.status == "passed" else "failed")
+            tests.append(test)
+    return {
+        "score": sum(r.score for r in reports), "max_score": sum(r.max_score for r in reports),
+        "execution_time": round(sum(r.seconds for r in reports), 2),
+        "output": "; ".join(f"{r.exercise}: seed {r.seed}, sha256 {r.sha256[:12]}, sandbox {r.sandbox}"
+                            for r in reports),
+        "tests": tests,
+    }
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
