@@ -87,7 +87,7 @@ def list_cmd(workspace: Path | None) -> None:
             click.echo(f"{ex.id:<11} {ex.title}{gpu}")
             continue
         p = ws.progress(ex)
-        best = f"{p.best:g}/{ex.points}" if p.checks else f"-/{ex.points}"
+        best = f"{p.best:g}/{p.max_score:g}" if p.checks else f"-/{ex.points}"
         colour = {"passed": "green", "failing": "red", "started": "yellow"}.get(p.status)
         click.echo(f"{ex.id:<11} {click.style(f'{p.status:<11}', fg=colour)} {best:>7}  {ex.title}{gpu}")
     if ws is None:
@@ -216,15 +216,14 @@ def _jobs(names: tuple[str, ...], every: bool, file_: Path | None,
         if not file_.is_file():
             raise UsageFailure(f"no such file: {file_}")
         return [(resolve(names[0]), file_, None)]
+    if not names and not every:
+        raise UsageFailure("name an exercise (e.g. `labkit check exercise1`) or use --all")
+    chosen = [resolve(n) for n in names]  # an unknown name is reported before a missing workspace
     ws = find(workspace)
     if every:
         chosen = [ex for ex in all_exercises() if ws.file(ex).exists()]
         if not chosen:
             raise UsageFailure("no exercise started yet: `labkit start exercise1` first")
-    elif names:
-        chosen = [resolve(n) for n in names]
-    else:
-        raise UsageFailure("name an exercise (e.g. `labkit check exercise1`) or use --all")
     for ex in chosen:
         if not ws.file(ex).is_file():
             raise UsageFailure(f"{ws.file(ex)} does not exist: run `labkit start {ex.id}` first")

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import result, statuses
 from labkit import wire
 from labkit.catalog import resolve
 from labkit.engine import grade, seed_for
+
+from conftest import result, statuses
 
 TOY = Path(__file__).parent / "toy"
 SOLUTION = (TOY / "exercise99" / "solution.py").read_text()
