@@ -12,6 +12,7 @@ import click
 
 import labkit
 from labkit.catalog import CatalogError, Exercise, all_exercises, resolve
+from labkit.runner import WorkerFailed
 from labkit.workspace import WorkspaceError, find, init
 
 
@@ -28,7 +29,7 @@ def friendly(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (CatalogError, WorkspaceError) as exc:
+        except (CatalogError, WorkspaceError, WorkerFailed) as exc:
             raise UsageFailure(str(exc)) from None
 
     return wrapper

@@ -16,6 +16,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,10 @@ class ImportFailed(ChildGone):
         self.error = error
 
 
+class WorkerFailed(Exception):
+    """The grading worker could not start: the installation, not the student, is at fault."""
+
+
 class Worker:
     """A `python -I` process with torch imported, forking one child per check."""
 
@@ -78,16 +83,21 @@ class Worker:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = str(Path(__file__).resolve().parent.parent)
         code = f"import sys; sys.path.append({root!r}); from labkit.worker import main; main({child.fileno()})"
+        log = tempfile.TemporaryFile()  # the worker's own stderr, shown if it fails to start
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", code], pass_fds=(child.fileno(),), start_new_session=True,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )
         child.close()
         self.ctl = parent
         msg = self._receive(time.monotonic() + START_SECONDS)
         if msg is None or msg.get("kind") != "worker-ready":
             self.close()
-            raise RuntimeError("the grading worker did not start (is torch installed?)")
+            log.seek(0)
+            tail = log.read().decode(errors="replace").strip().splitlines()[-1:]
+            raise WorkerFailed(f"the grading worker did not start: {tail[0] if tail else 'no output'}"
+                               " (is torch installed? `make install` sets everything up)")
+        log.close()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
