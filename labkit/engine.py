@@ -155,11 +155,11 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     broken: str | None = syntax  # once the file cannot be imported, the remaining checks say so
     try:
         for spec in checks:
-            if broken is not None:
-                result = _result(spec, "error", broken)
-            elif spec.needs_gpus > gpus:
+            if spec.needs_gpus > gpus:  # first: a broken file must not change the maximum score
                 plural = "s" if spec.needs_gpus > 1 else ""
                 result = _result(spec, "skipped", f"needs {spec.needs_gpus} GPU{plural} (this machine has {gpus})")
+            elif broken is not None:
+                result = _result(spec, "error", broken)
             else:
                 if not worker.alive():
                     worker.start()

@@ -48,6 +48,7 @@ def test_syntax_error_fails_every_check_at_once(grade_toy):
     report = grade_toy("def add(a, b:\n    return a + b\n")
     assert time.monotonic() - start < 5
     assert {r.status for r in report.results if r.name != "many_gpus"} == {"error"}
+    assert result(report, "many_gpus").status == "skipped" and report.max_score == 5
     assert "syntax error at line 1" in result(report, "adds").message
     assert report.score == 0 and not report.ok
 

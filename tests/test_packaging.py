@@ -42,5 +42,5 @@ def test_wheel_has_exercises_and_no_solutions(tmp_path):
     for ex in all_exercises():
         for part in ("exercise.toml", "README.md", "starter.py", "checks.py"):
             assert f"labkit/exercises/{ex.id}/{part}" in names
-    assert not [n for n in names if "solution" in n.lower()]
+    assert not [n for n in names if "solution" in n.lower() or "__pycache__" in n]
     assert "labkit/cli.py" in names and any(n.endswith("entry_points.txt") for n in names)

@@ -1,0 +1,298 @@
+"""Checks for exercise1: devices, nested batches, models and loaders. `meta` stands in for a second device."""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from labkit.checks import check, expect, expect_equal, fail, probe
+
+# References taken when the checks module is imported, before the student's module is.
+TENSOR, MODULE, LOADER = torch.Tensor, nn.Module, DataLoader
+CPU = torch.device("cpu")
+Batch = collections.namedtuple("Batch", ["inputs", "targets", "info"])
+
+
+# --- inputs, built the same way in the grader and in the child -------------------------
+
+def make_tree(seed: int | None) -> dict:
+    """A nested batch: the fixed one for None, else a random one drawn from `seed`."""
+    g = torch.Generator().manual_seed(seed or 0)
+    if seed is None:
+        return {"batch": Batch(torch.randn(30, 5, generator=g), torch.randint(0, 2, (30,), generator=g), "epoch 1"),
+                "extras": [torch.zeros(3, dtype=torch.int64), 7, None, (torch.ones(2, 2), "tag", 0.5)], "step": 12}
+    rng = random.Random(seed)
+
+    def leaf() -> object:
+        kind = rng.choice(["tensor", "tensor", "int", "str", "none", "float"])
+        if kind == "tensor":
+            shape = [rng.randint(1, 4) for _ in range(rng.randint(0, 3))]
+            return torch.randn(shape, generator=g).to(rng.choice([torch.float32, torch.float64, torch.int64]))
+        return {"int": rng.randint(-9, 99), "str": f"s{rng.randint(0, 99)}", "none": None, "float": rng.random()}[kind]
+
+    def node(depth: int) -> object:
+        if depth >= 3 or rng.random() < 0.3:
+            return leaf()
+        items = [node(depth + 1) for _ in range(3)]
+        kind = rng.choice(["dict", "list", "tuple", "batch"])
+        if kind == "dict":
+            return {f"k{i}": v for i, v in enumerate(items)}
+        return {"list": list, "tuple": tuple, "batch": lambda vs: Batch(*vs)}[kind](items)
+
+    return {"x": torch.randn(rng.randint(1, 8), 5, generator=g), "rest": node(1), "more": [node(2), node(2)]}
+
+
+def make_model(seed: int | None) -> nn.Module:
+    """A small net with parameters and buffers (BatchNorm's running stats, a persistent and a non-persistent one)."""
+    rng = random.Random(seed)
+    a, b, c = (5, 8, 2) if seed is None else (rng.randint(2, 9), rng.randint(2, 9), rng.randint(1, 9))
+    net = nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU(), nn.Linear(b, c))
+    if seed is not None and rng.random() < 0.5:
+        net.append(nn.LayerNorm(c))
+    net.register_buffer("scale", torch.ones(c))
+    net[1].register_buffer("seen", torch.zeros(1), persistent=False)
+    return net
+
+
+class RandomDataset(Dataset):
+    """The tutorial's RandomDataset (`size` features per sample); column 0 holds each sample's index."""
+
+    def __init__(self, size: int, length: int) -> None:
+        self.data = torch.randn(length, size)
+        self.data[:, 0] = torch.arange(length)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.data[index]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def walk(obj: object, path: str = "obj") -> list[tuple[str, object]]:
+    """Every node of a nested structure with its path, parents first."""
+    rows, kids = [(path, obj)], []
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        kids = [(f"{path}.{f}", v) for f, v in zip(obj._fields, tuple.__iter__(obj), strict=False)]
+    elif isinstance(obj, dict):
+        kids = [(f"{path}[{k!r}]", v) for k, v in dict.items(obj)]
+    elif isinstance(obj, (list, tuple)):
+        kids = [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
+    for p, v in kids:
+        rows += walk(v, p)
+    return rows
+
+
+def tensors_of(obj: object) -> list[torch.Tensor]:
+    return [v for _, v in walk(obj) if isinstance(v, TENSOR)]
+
+
+def detail(v: object) -> object:
+    if isinstance(v, TENSOR):
+        return [str(v.device), list(v.shape), str(v.dtype)]
+    return len(v) if isinstance(v, (dict, list, tuple)) else repr(v)[:80]
+
+
+def describe(obj: object) -> list[list]:
+    """[path, type name, detail] per node: what is compared between the grader's and the student's trees."""
+    return [[path, type(v).__name__, detail(v)] for path, v in walk(obj)]
+
+
+def compare_trees(got: list, want: list) -> None:
+    """Fail with a message naming the first node where the student's tree differs from the expected one."""
+    for g, w in zip(got, want, strict=False):
+        path, kind = w[0], w[1]
+        if g[0] != path or g[1] != kind:
+            if kind == "Batch" and g[1] == "tuple":
+                fail(f"{path} is a namedtuple Batch but came back as a plain tuple: rebuild it with type(obj)(*items)")
+            fail(f"{path} should come back as a {kind} (the type it was given), got {g[1]} at {g[0]}: "
+                 "keep every container's type")
+        if kind == "Tensor" and g[2][0] != w[2][0]:
+            fail(f"{path} is on {g[2][0]}, expected {w[2][0]}: tensor.to(device) returns a moved COPY and leaves "
+                 "the tensor where it was; use the returned tensor (t = t.to(device))")
+        if g[2] != w[2]:
+            what = "tensors keep their shape and dtype" if kind == "Tensor" else "non-tensor leaves come back untouched"
+            fail(f"{path}: {what}; expected {w[2]}, got {g[2]}")
+    expect(len(got) == len(want), f"the result has {len(got)} nodes, expected {len(want)}: keep every item")
+
+
+def moved(rows: list[list], device: str) -> list[list]:
+    """The grader's expectation: the same tree with every tensor on `device`."""
+    return [[p, k, [device, *d[1:]] if k == "Tensor" else d] for p, k, d in rows]
+
+
+# --- probes (run in the child, next to the student's module) ---------------------------
+
+@probe
+def pick_without_cuda(mod, *args):
+    """pick_device(*args) with CUDA hidden, as on a machine without a GPU."""
+    cuda, env = torch.cuda, os.environ.get("CUDA_VISIBLE_DEVICES")
+    saved = cuda.is_available, cuda.device_count
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # read when CUDA initialises; the worker never initialised it
+    cuda.is_available, cuda.device_count = (lambda: False), (lambda: 0)
+    try:
+        return mod.pick_device(*args)
+    finally:
+        cuda.is_available, cuda.device_count = saved
+        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        if env is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = env
+
+
+@probe
+def to_device_report(mod, seed, device):
+    """to_device(tree, device): the result's rows and tensors; the caller's rows, tensors and replaced slots."""
+    tree = make_tree(seed)
+    ids = {p: id(v) for p, v in walk(tree)}
+    out = mod.to_device(tree, device)
+    return {"rows": describe(out), "tensors": tensors_of(out), "caller_rows": describe(tree),
+            "caller_tensors": tensors_of(tree), "changed": [p for p, v in walk(tree) if ids.get(p) != id(v)]}
+
+
+@probe
+def placed_model(mod, seed, device):
+    """Where place_model(net, device) left every parameter and buffer."""
+    out = mod.place_model(make_model(seed), device)
+    if not isinstance(out, MODULE):
+        return {"type": type(out).__name__}
+    return {"type": "Module", "params": [[n, str(p.device)] for n, p in out.named_parameters()],
+            "buffers": [[n, str(b.device)] for n, b in out.named_buffers()]}
+
+
+@probe
+def loader_facts(mod, length, batch_size, device, iterate):
+    """The DataLoader's settings and, when asked, the batch sizes and sample order of one epoch."""
+    ds = RandomDataset(5, length)
+    loader = mod.make_loader(ds, batch_size, device)
+    if not isinstance(loader, LOADER):
+        return {"type": type(loader).__name__}
+    facts = {"type": "DataLoader", "batch_size": loader.batch_size, "pin_memory": loader.pin_memory,
+             "sampler": type(loader.sampler).__name__, "same_dataset": loader.dataset is ds}
+    if iterate:
+        batches = list(loader)
+        facts["sizes"] = [len(b) for b in batches]
+        facts["order"] = [int(i) for b in batches for i in b[:, 0].tolist()]
+        facts["pinned"] = all(b.is_pinned() for b in batches) if torch.cuda.is_available() else None
+    return facts
+
+
+# --- checks (run in the grader) --------------------------------------------------------
+
+@check(points=1, title="pick_device falls back to the CPU",
+       hint="return torch.device('cpu') unless prefer == 'cuda' and torch.cuda.is_available()")
+def picks_cpu(sub):
+    for args in [(), ("cuda",)]:
+        got, call = sub.probe("pick_without_cuda", *args), f"pick_device({', '.join(map(repr, args))})"
+        expect(not isinstance(got, str), f"{call} returned the string {got!r}: return a torch.device")
+        expect_equal(got, CPU, f"{call} without a usable GPU")
+    expect_equal(sub.call("pick_device", "cpu"), CPU, "pick_device('cpu') (the CPU when asked for it, GPU or not)")
+
+
+@check(points=2, title="to_device moves every tensor leaf and keeps the containers",
+       hint="recurse: tensors -> t.to(device); dict/list/tuple -> a new one of the same type; a namedtuple -> "
+       "type(obj)(*items); anything else comes back as it is")
+def to_device_moves(sub):
+    seeds = [None, sub.rng.randrange(1 << 30), sub.rng.randrange(1 << 30)]
+    for seed, device in zip(seeds, ["meta", torch.device("meta"), "meta"], strict=True):
+        got = sub.probe("to_device_report", seed, device)
+        compare_trees(got["rows"], moved(describe(make_tree(seed)), "meta"))
+
+
+@check(points=2, title="to_device leaves the caller's objects alone",
+       hint="build new containers and use the tensors that .to() returns; never assign into the caller's dict or "
+       "list, and never move a tensor in place")
+def to_device_copies(sub):
+    for seed in [None, sub.rng.randrange(1 << 30)]:
+        got, want = sub.probe("to_device_report", seed, "meta"), make_tree(seed)
+        expect(not got["changed"], f"the caller's {got['changed'][0] if got['changed'] else ''} was replaced: "
+               "to_device must not mutate its input; build a new container and return it")
+        for g, w in zip(got["caller_rows"], describe(want), strict=False):
+            expect(g == w, f"the caller's {w[0]} changed to {g[1]} {g[2]}: to_device must not mutate its input")
+        for g, w in zip(got["caller_tensors"], tensors_of(want), strict=True):
+            expect(g.device == CPU and torch.equal(g, w), "a tensor the caller passed in changed its values or "
+                   "device: move copies (t.to(device)), not the caller's tensors")
+
+
+@check(points=2, title="place_model puts every parameter and buffer on the device",
+       hint="nn.Module.to(device) moves parameters and buffers (BatchNorm's running_mean) and returns the module")
+def places_model(sub):
+    for seed, device in [(None, "meta"), (sub.rng.randrange(1 << 30), torch.device("meta"))]:
+        got = sub.probe("placed_model", seed, device)
+        expect(got["type"] == "Module", f"place_model returned {got['type']}, not the model: return it "
+               "(model.to(device) returns the module itself)")
+        net = make_model(seed)
+        expect_equal([n for n, _ in got["params"]], [n for n, _ in net.named_parameters()], "the parameters' names")
+        expect_equal([n for n, _ in got["buffers"]], [n for n, _ in net.named_buffers()], "the buffers' names")
+        off = {kind: [n for n, d in got[kind] if d != "meta"] for kind in ("params", "buffers")}
+        expect(not off["params"], f"parameters {', '.join(off['params'])} are not on meta")
+        expect(not off["buffers"], f"buffers {', '.join(off['buffers'])} are not on meta: moving parameters one by "
+               "one misses buffers such as BatchNorm's running_mean; model.to(device) moves both")
+
+
+def expect_loader(facts: dict, call: str, batch_size: int) -> None:
+    expect(facts["type"] == "DataLoader", f"{call} returned {facts['type']}, expected a torch DataLoader")
+    expect(facts["same_dataset"], f"{call}: the loader should read the dataset it was given")
+    expect_equal(facts["batch_size"], batch_size, f"{call}: batch_size")
+    expect(facts["sampler"] == "RandomSampler", f"{call} does not shuffle (its sampler is {facts['sampler']}): "
+           "pass shuffle=True so that every epoch sees the samples in a new order")
+
+
+@check(points=1, title="make_loader shuffles and does not pin for the CPU",
+       hint="DataLoader(dataset, batch_size=batch_size, shuffle=True, pin_memory=...) with pin_memory False for cpu")
+def loader_for_cpu(sub):
+    cases = [(100, 30, "cpu"), (sub.rng.randint(20, 200), sub.rng.randint(1, 64), CPU)]
+    for length, bs, device in cases:
+        call = f"make_loader(dataset of {length}, {bs}, {device!r})"
+        facts = sub.probe("loader_facts", length, bs, device, True)
+        expect_loader(facts, call, bs)
+        expect(facts["pin_memory"] is False, f"{call} has pin_memory={facts['pin_memory']!r}: pinned (page-locked) "
+               "memory only speeds up copies to a GPU; for the CPU it just wastes memory")
+        expect_equal(facts["sizes"], [len(c) for c in torch.arange(length).split(bs)], f"{call}: batch sizes")
+        expect(sorted(facts["order"]) == list(range(length)), f"{call}: one epoch should see every sample once")
+        expect(facts["order"] != list(range(length)), f"{call}: one epoch came out in dataset order; shuffle it")
+
+
+@check(points=1, title="make_loader pins memory for a CUDA device",
+       hint="decide from the device argument: torch.device(device).type == 'cuda' (a DataLoader with "
+       "pin_memory=True can be built on any machine)")
+def loader_for_cuda(sub):
+    bs = sub.rng.randint(2, 64)
+    for device in ["cuda", torch.device("cuda", 0), f"cuda:{sub.rng.randint(0, 3)}"]:
+        call = f"make_loader(dataset, {bs}, {device!r})"
+        facts = sub.probe("loader_facts", 100, bs, device, False)
+        expect_loader(facts, call, bs)
+        expect(facts["pin_memory"] is True, f"{call} has pin_memory={facts['pin_memory']!r}: pin batches headed for "
+               "a GPU (async copies); decide from the device argument, not from whether this machine has a GPU")
+
+
+@check(points=1, title="pick_device picks cuda:0 where a GPU exists", needs_gpus=1,
+       hint="torch.device('cuda', 0) — torch.device('cuda') has no index and compares unequal to it")
+def picks_cuda(sub):
+    expect_equal(sub.call("pick_device"), torch.device("cuda", 0), "pick_device() on a GPU machine")
+    expect_equal(sub.call("pick_device", "cpu"), CPU, "pick_device('cpu') on a GPU machine")
+
+
+@probe
+def gpu_round_trip(mod, seed):
+    """to_device/place_model/make_loader on cuda:0 for real: devices, values and pinning."""
+    tree = mod.to_device(make_tree(seed), "cuda:0")
+    torch.cuda.synchronize()
+    net = mod.place_model(make_model(seed), torch.device("cuda", 0))
+    return {"rows": describe(tree), "tensors": tensors_of(tree), "loader": loader_facts(mod, 100, 30, "cuda:0", True),
+            "model": sorted({str(t.device) for t in [*net.parameters(), *net.buffers()]})}
+
+
+@check(points=2, title="real copies to cuda:0, pinned batches", needs_gpus=1,
+       hint="t.to(device, non_blocking=True) from pinned memory; DataLoader(..., pin_memory=True) for CUDA")
+def gpu_copies(sub):
+    seed = sub.rng.randrange(1 << 30)
+    got, want = sub.probe("gpu_round_trip", seed), make_tree(seed)
+    compare_trees(got["rows"], moved(describe(want), "cuda:0"))
+    for g, w in zip(got["tensors"], tensors_of(want), strict=True):
+        expect(torch.equal(g, w), "a tensor copied to cuda:0 holds different values: synchronise before reading")
+    expect_equal(got["model"], ["cuda:0"], "the devices of the placed model's parameters and buffers")
+    expect(got["loader"]["pinned"] is True, "the batches of make_loader(..., 'cuda:0') are not pinned")
