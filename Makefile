@@ -10,7 +10,7 @@ DEMO ?= demo-workspace
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	$(PIP) install -q -c constraints.txt -e '.[dev,vision]'
 	touch $@
 
 install: $(VENV)/.installed

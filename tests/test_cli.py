@@ -35,9 +35,11 @@ def run(tmp_path, monkeypatch):
 
 
 def test_every_command_has_help_with_an_example(run):
-    for name, command in cli.commands.items():
-        assert command.help and "Example" in command.help, name
-        assert run(name, "--help").exit_code == 0
+    commands = [([name], c) for name, c in cli.commands.items()]
+    commands += [(["data", name], c) for name, c in cli.commands["data"].commands.items()]
+    for path, command in commands:
+        assert command.help and "Example" in command.help, path
+        assert run(*path, "--help").exit_code == 0
     assert "Example" in run("--help").output
     assert run("--version").output.strip().startswith("labkit, version")
 
@@ -157,3 +159,13 @@ def test_installed_script_and_python_m(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "labkit", "check", "nope", "--file", "exercise99.py"], cwd=tmp_path,
                          env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "unknown exercise" in bad.stderr
+
+
+def test_full_run_refuses_on_cpu_and_for_other_exercises(run, tmp_path, monkeypatch):
+    monkeypatch.delenv("LABKIT_EXERCISES")
+    run("init")
+    assert run("run", "exercise1", "--full").exit_code == 2
+    assert "labkit start exercise4" in run("run", "exercise4", "--full").output
+    (tmp_path / "exercise4.py").write_text((TOY.parent.parent / "solutions" / "exercise4.py").read_text())
+    out = run("run", "4", "--full")
+    assert out.exit_code == 1 and "no CUDA device here" in out.output and "Traceback" not in out.output

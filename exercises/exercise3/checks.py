@@ -1,0 +1,221 @@
+"""Checks for exercise3: CUDA_DEVICE_ORDER and CUDA_VISIBLE_DEVICES, judged without a GPU where possible."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import torch
+
+from labkit.checks import check, expect, expect_equal, fail, probe
+
+ORDER, MASK = "CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES"
+MARK = "LABKIT_MARK"  # a variable the caller sets; the child must inherit it with the rest of the environment
+SHOW_ENV = ("import os; print(os.environ.get('CUDA_VISIBLE_DEVICES')); "
+            "print(os.environ.get('CUDA_DEVICE_ORDER')); print(os.environ.get('LABKIT_MARK'))")
+COUNT_GPUS = "import torch; print(torch.cuda.device_count())"
+
+
+def mask_text(visible: list[int]) -> str:
+    return ",".join(str(i) for i in visible)
+
+
+def random_mask(rng, low: int = 1) -> list[int]:
+    return rng.sample(range(16), rng.randint(low, 6))
+
+
+def spaced(rng, visible: list[int]) -> str:
+    """The mask as text with random spaces around the entries, which CUDA accepts."""
+    return ",".join(rng.choice(["", " "]) + str(i) + rng.choice(["", " "]) for i in visible)
+
+
+# --- probes (run in the child, next to the student's module) ---------------------------
+
+@probe
+def run_child(mod, visible: list[int], mark: str, preset: dict) -> dict:
+    """Run SHOW_ENV through run_on_gpus; report what the child printed and what changed in os.environ."""
+    os.environ[MARK] = mark
+    os.environ.update(preset)
+    before = dict(os.environ)
+    proc = mod.run_on_gpus([sys.executable, "-c", SHOW_ENV], visible)
+    after = dict(os.environ)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    out, err, code = (getattr(proc, k, None) for k in ("stdout", "stderr", "returncode"))
+    return {"completed": isinstance(proc, subprocess.CompletedProcess), "type": type(proc).__name__,
+            "stdout": out if isinstance(out, str) else None, "stdout_type": type(out).__name__,
+            "stderr": err[-500:] if isinstance(err, str) else "", "returncode": code if type(code) is int else None,
+            "changed": {k: [before.get(k), after.get(k)] for k in changed}}
+
+
+@probe
+def restrict_and_read(mod, visible: list[int], preset: dict) -> dict:
+    """Call restrict_gpus in a process where CUDA has not started; report the variables it left."""
+    os.environ.pop(ORDER, None)
+    os.environ.update(preset)
+    mod.restrict_gpus(visible)
+    return {"mask": os.environ.get(MASK), "order": os.environ.get(ORDER), "initialised": torch.cuda.is_initialized()}
+
+
+@probe
+def pretend_cuda_initialised(mod) -> bool:
+    """Make torch believe CUDA has started (no GPU needed), as after a first tensor on 'cuda'."""
+    torch.cuda._initialized = True
+    return torch.cuda.is_initialized()
+
+
+# --- checks ------------------------------------------------------------------------------
+
+def judge_env(got, visible, order: str, call: str) -> None:
+    expect(type(got) is dict, f"{call} should return a dict of strings, got {type(got).__name__}")
+    expect(ORDER in got, f"{call}: CUDA_DEVICE_ORDER is missing; without it CUDA numbers GPUs FASTEST_FIRST, "
+                         "not in nvidia-smi's PCI bus order, so 'GPU 0' may be another card")
+    if visible is None:
+        expect(MASK not in got or got[MASK] != "", f"{call} set CUDA_VISIBLE_DEVICES='': an empty mask hides every "
+                                                   "GPU; None means all GPUs, so leave the variable out")
+        expect(MASK not in got, f"{call} should leave CUDA_VISIBLE_DEVICES out (None means all GPUs), "
+                                f"got {got.get(MASK)!r}")
+    elif not visible:
+        expect(got.get(MASK) == "", f"{call} should set CUDA_VISIBLE_DEVICES='' (an empty list: no GPU at all), "
+                                    f"got {got.get(MASK)!r}; leaving it out would show every GPU")
+    want = {ORDER: order} if visible is None else {ORDER: order, MASK: mask_text(visible)}
+    expect_equal(got, want, call)
+
+
+@check(points=2, title="cuda_env builds the variables for None, [] and lists",
+       hint="None -> no CUDA_VISIBLE_DEVICES key; [] -> ''; [5, 6, 7] -> '5,6,7'; always CUDA_DEVICE_ORDER.")
+def cuda_env_dict(sub):
+    drawn = sub.rng.choice(["PCI_BUS_ID", "FASTEST_FIRST"])
+    cases = [(None, None), ([], None), ([5, 6, 7], None), ([1, 0], "FASTEST_FIRST"), (random_mask(sub.rng), drawn)]
+    for visible, order in cases:
+        if order is None:  # the default order must be PCI_BUS_ID
+            judge_env(sub.call("cuda_env", visible), visible, "PCI_BUS_ID", f"cuda_env({visible!r})")
+        else:
+            judge_env(sub.call("cuda_env", visible, order), visible, order, f"cuda_env({visible!r}, {order!r})")
+
+
+@check(points=2, title="physical_index maps a logical GPU through the mask",
+       hint="Split the mask on ',', turn each entry into an int, and return the entry at position `logical`.")
+def physical_index_maps(sub):
+    cases = [(1, "5,6,7"), (0, "5,6,7"), (2, " 5, 6 ,7 "), (0, "3")]
+    for _ in range(3):
+        visible = random_mask(sub.rng)
+        cases.append((sub.rng.randrange(len(visible)), spaced(sub.rng, visible)))
+    for logical, text in cases:
+        want = [int(p) for p in text.split(",")][logical]
+        got = sub.call("physical_index", logical, text)
+        call = f"physical_index({logical}, {text!r})"
+        if got == logical != want:
+            fail(f"{call} returned {got}, expected {want}: you returned the logical index unchanged; a process "
+                 f"started with CUDA_VISIBLE_DEVICES={text!r} calls physical GPU {want} 'cuda:{logical}'")
+        expect_equal(got, want, call)
+
+
+@check(points=2, title="physical_index: ValueError for bad masks, missing GPUs",
+       hint="Validate the whole mask (every entry an int, none negative, none repeated) and 0 <= logical < len.")
+def physical_index_rejects(sub):
+    visible = random_mask(sub.rng, low=2)
+    twice = visible + [sub.rng.choice(visible)]
+    cases = [(0, "5,a,7", "a non-integer entry"), (0, "-1,2", "a negative GPU index"),
+             (1, "2,-3", "a negative GPU index"), (0, "4,4", "a GPU listed twice"),
+             (3, "5,6,7", "a logical index past the end"), (0, "", "an empty mask (no GPU visible)"),
+             (-1, "5,6,7", "a negative logical index (Python's ids[-1] would quietly pick the last GPU)"),
+             (0, mask_text(twice), "a GPU listed twice"),
+             (len(visible) + sub.rng.randrange(3), mask_text(visible), "a logical index past the end")]
+    for logical, text, why in cases:
+        err = sub.raises("physical_index", logical, text)
+        call = f"physical_index({logical}, {text!r})"
+        expect(err is not None, f"{call} returned a value; expected ValueError for {why}")
+        if err.is_a("NotImplementedError"):
+            raise err
+        expect(err.is_a("ValueError"), f"{call} raised {err.type_name}; expected ValueError for {why}")
+
+
+@check(points=2, title="run_on_gpus: the child sees the mask, its output comes back",
+       hint="subprocess.run(argv, env={**os.environ, **cuda_env(visible)}, capture_output=True, text=True)")
+def run_sees_mask(sub):
+    cases = [(random_mask(sub.rng), {}), ([], {}), (random_mask(sub.rng), {MASK: "9,8", ORDER: "FASTEST_FIRST"})]
+    for visible, preset in cases:
+        mark = f"mark-{sub.rng.randrange(10**9)}"
+        info = sub.probe("run_child", visible, mark, preset)
+        call = f"run_on_gpus(argv, {visible!r})"
+        expect(info["completed"], f"{call} should return subprocess.run's CompletedProcess, got {info['type']}")
+        expect(info["stdout"] is not None, f"{call}: the child's output should come back as text in .stdout "
+                                           f"(capture_output=True, text=True), got {info['stdout_type']}")
+        lines = info["stdout"].splitlines()
+        expect(len(lines) == 3, f"{call}: the child printed {info['stdout']!r} (exit status {info['returncode']}, "
+                                f"stderr {info['stderr']!r}); expected three lines")
+        seen, order, inherited = lines
+        shown = "unset" if seen == "None" else repr(seen)  # the child prints None for a missing variable
+        note = f" (the caller had CUDA_VISIBLE_DEVICES={preset[MASK]!r}: your mask must override it)" if preset else ""
+        expect(seen == mask_text(visible),
+               f"{call}: the child saw CUDA_VISIBLE_DEVICES {shown}, expected {mask_text(visible)!r}{note}")
+        expect(order == "PCI_BUS_ID", f"{call}: the child saw CUDA_DEVICE_ORDER={order!r}, expected 'PCI_BUS_ID' "
+                                      "so that indices match nvidia-smi")
+        expect(inherited == mark, f"{call}: the child lost the rest of the environment ({MARK} set by the caller "
+                                  "was missing); env= replaces everything, so start from a copy of os.environ")
+
+
+@check(points=2, title="run_on_gpus leaves the caller's os.environ unchanged",
+       hint="Build a new dict for the child (env={**os.environ, ...}); never assign to os.environ here.")
+def run_keeps_caller_env(sub):
+    for visible, preset in [(random_mask(sub.rng), {}), ([], {MASK: "0", ORDER: "FASTEST_FIRST"})]:
+        info = sub.probe("run_child", visible, f"mark-{sub.rng.randrange(10**9)}", preset)
+        changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in info["changed"].items())
+        expect(not info["changed"], f"run_on_gpus({visible!r}) changed the caller's os.environ ({changes}); "
+                                    "every later child and this process's own CUDA would inherit the mask. "
+                                    "Give the child its own copy of the environment")
+
+
+@check(points=1, title="restrict_gpus sets both variables in this process",
+       hint="os.environ.update(cuda_env(visible)) once you know CUDA has not started.")
+def restrict_sets(sub):
+    for visible, preset in [(random_mask(sub.rng), {MASK: "0"}), ([], {}), ([5, 6, 7], {ORDER: "FASTEST_FIRST"})]:
+        got = sub.probe("restrict_and_read", visible, preset)
+        call = f"restrict_gpus({visible!r})"
+        expect(got["mask"] == mask_text(visible), f"after {call}, os.environ['CUDA_VISIBLE_DEVICES'] is "
+                                                  f"{got['mask']!r}, expected {mask_text(visible)!r}")
+        expect(got["order"] == "PCI_BUS_ID", f"after {call}, os.environ['CUDA_DEVICE_ORDER'] is {got['order']!r}, "
+                                             "expected 'PCI_BUS_ID'")
+        expect(not got["initialised"], f"{call} initialised CUDA itself, which fixes the GPU list before the "
+                                       "mask can apply")
+
+
+@check(points=2, title="restrict_gpus raises RuntimeError once CUDA is initialised",
+       hint="if torch.cuda.is_initialized(): raise RuntimeError(...) — the mask would be ignored silently.")
+def restrict_too_late(sub):
+    visible = random_mask(sub.rng)
+    expect(sub.probe("pretend_cuda_initialised") is True,
+           "the check could not mark CUDA as initialised with this torch (a labkit problem, not yours)")
+    err = sub.raises("restrict_gpus", visible)
+    call = f"restrict_gpus({visible!r})"
+    expect(err is not None, f"{call} returned normally although torch.cuda.is_initialized() was True: the variables "
+                            "were set after CUDA initialised, which read them once at start-up, so the new mask is "
+                            "silently ignored. Raise RuntimeError instead")
+    if err.is_a("NotImplementedError"):
+        raise err
+    expect(err.is_a("RuntimeError"), f"{call} raised {err.type_name} once CUDA was initialised; expected RuntimeError")
+
+
+@check(points=2, title="a child of run_on_gpus sees as many GPUs as the mask lists", needs_gpus=1,
+       timeout=120, hint="The child's torch.cuda.device_count() is the length of the mask it inherited.")
+def gpu_count_in_child(sub):
+    ours = os.environ.get(MASK)  # the grader's own mask, if any, names the GPUs this machine lends us
+    try:
+        physical = [int(p) for p in ours.split(",")] if ours else list(range(sub.gpus))
+    except ValueError:
+        physical = list(range(sub.gpus))
+    cases = [([physical[0]], 1), ([], 0)] + ([([physical[1], physical[0]], 2)] if len(physical) > 1 else [])
+    for visible, want in cases:
+        info = sub.probe("run_child_count", visible)
+        got = info["stdout"].strip().splitlines()[-1:] if info["stdout"] else []
+        expect(got == [str(want)], f"run_on_gpus(['python', '-c', {COUNT_GPUS!r}], {visible!r}): the child printed "
+                                   f"{info['stdout']!r} (stderr {info['stderr']!r}); expected {want}")
+
+
+@probe
+def run_child_count(mod, visible: list[int]) -> dict:
+    """Ask a child started through run_on_gpus how many CUDA devices it sees."""
+    proc = mod.run_on_gpus([sys.executable, "-c", COUNT_GPUS], visible)
+    out, err = getattr(proc, "stdout", None), getattr(proc, "stderr", None)
+    return {"stdout": out if isinstance(out, str) else None, "stderr": err[-500:] if isinstance(err, str) else ""}
