@@ -17,7 +17,7 @@ def _plain(text: str, **_: object) -> str:
     return text
 
 
-def check_line(r: CheckResult, style: Callable[..., str] = _plain, width: int = 62) -> str:
+def check_line(r: CheckResult, style: Callable[..., str] = _plain, width: int = 70) -> str:
     """One check: symbol, title, points; reason, hint and output below when it did not pass."""
     points = f"{_num(r.points)}/{_num(r.max_points)}" if r.counted else r.status
     title = r.title if len(r.title) <= width else r.title[: width - 1] + "…"

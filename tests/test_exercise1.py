@@ -87,23 +87,6 @@ def place_model(model, device):
 '''
 
 
-def test_solution_passes_every_check_this_machine_can_run(grade_source, solution_source):
-    report = grade_source(EX, solution_source(EX))
-    for r in report.results:
-        assert r.status in ("passed", "skipped"), (r.name, r.status, r.message)
-        if r.status == "skipped":
-            assert "needs" in r.message
-    assert report.score == report.max_score > 0
-    assert {r.name for r in report.results if r.status == "skipped"} <= {"picks_cuda", "gpu_copies"}
-
-
-def test_starter_scores_zero_without_crashing(grade_source, starter_source):
-    report = grade_source(EX, starter_source(EX))
-    assert report.score == 0
-    assert {r.status for r in report.results} <= {"failed", "error", "skipped"}
-    assert all("not implemented" in r.message for r in report.results if r.status == "error")
-
-
 @pytest.mark.parametrize("patch, failing, phrase", [
     (NO_ASSIGN, {"to_device_moves"}, "returns a moved COPY"),
     (MUTATES, {"to_device_copies"}, "must not mutate its input"),

@@ -1,12 +1,10 @@
-"""exercise3: the solution passes, the starter scores zero, classic mistakes fail with a message that names them."""
+"""exercise3: classic mistakes fail with a message that names them."""
 
 from __future__ import annotations
 
 import pytest
 
-from conftest import result, statuses
-
-GPU_CHECKS = {"gpu_count_in_child"}
+from conftest import result
 
 WRONG = {
     "restrict_without_guard": (
@@ -28,23 +26,6 @@ WRONG = {
         "    return subprocess.run(argv, capture_output=True, text=True)\n",
         "run_keeps_caller_env", "changed the caller's os.environ"),
 }
-
-
-def test_solution_passes_every_check_this_machine_can_run(grade_source, solution_source):
-    report = grade_source("exercise3", solution_source("exercise3"))
-    for r in report.results:
-        if r.name in GPU_CHECKS and r.status == "skipped":
-            assert "needs" in r.message
-        else:
-            assert r.status == "passed", (r.name, r.message)
-    assert report.score == report.max_score > 0
-
-
-def test_starter_scores_zero_without_breaking_the_grader(grade_source, starter_source):
-    report = grade_source("exercise3", starter_source("exercise3"))
-    assert report.score == 0 and report.count("passed") == 0
-    assert set(statuses(report).values()) <= {"failed", "error", "skipped"}
-    assert "not implemented yet" in result(report, "cuda_env_dict").message
 
 
 @pytest.mark.parametrize("mistake", sorted(WRONG))

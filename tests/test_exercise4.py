@@ -1,4 +1,4 @@
-"""exercise4: the solution passes, the starter scores zero, classic mistakes fail with a message that names them."""
+"""exercise4: classic mistakes fail with a message that names them."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 from labkit.catalog import resolve
 from labkit.engine import grade
 
-from conftest import result, statuses
-
-GPU_CHECKS = {"gpu_epoch_times_synchronised", "two_gpus_faster"}
+from conftest import result
 
 WRAP_TRAIN = "_reference_train = train\n\n\ndef train(*args, **kwargs):\n    out = _reference_train(*args, **kwargs)\n"
 WRAP_RESNET = ("_reference_resnet18 = resnet18\n\n\n"
@@ -74,26 +72,6 @@ def _check_names(exercise) -> list[str]:
     from labkit.engine import load_checks
 
     return [c.name for c in load_checks(exercise)[0]]
-
-
-def test_solution_passes_every_check_this_machine_can_run(grade_source, solution_source):
-    report = grade_source("exercise4", solution_source("exercise4"))
-    for r in report.results:
-        if r.name in GPU_CHECKS and r.status == "skipped":
-            assert "needs" in r.message
-        else:
-            assert r.status == "passed", (r.name, r.message)
-        if r.name not in GPU_CHECKS:
-            assert r.seconds < 30, (r.name, r.seconds)  # the brief allows 60 s on two cores; stay far below
-    assert report.score == report.max_score > 0
-
-
-def test_starter_scores_zero_without_breaking_the_grader(grade_source, starter_source):
-    report = grade_source("exercise4", starter_source("exercise4"))
-    assert report.score == 0 and report.count("passed") == 0
-    assert set(statuses(report).values()) <= {"failed", "error", "skipped"}
-    assert "not implemented yet" in result(report, "resnet_shapes").message
-    assert "not implemented yet" in result(report, "train_learns").message
 
 
 @pytest.mark.parametrize("mistake", sorted(WRONG))

@@ -1,12 +1,10 @@
-"""exercise5: the solution passes, the starter scores zero, classic mistakes fail with a message that names them."""
+"""exercise5: classic mistakes fail with a message that names them."""
 
 from __future__ import annotations
 
 import pytest
 
-from conftest import result, statuses
-
-GPU_CHECKS = {"gpu_split_replicate", "gpu_step"}
+from conftest import result
 
 WRONG = {
     "allreduce_rebinds_slots": (
@@ -38,23 +36,6 @@ WRONG = {
         "def replicate(module, devices):\n    return [module] * len(devices)\n",
         ["replicate_independent"], "same module object"),
 }
-
-
-def test_solution_passes_every_check_this_machine_can_run(grade_source, solution_source):
-    report = grade_source("exercise5", solution_source("exercise5"))
-    for r in report.results:
-        if r.name in GPU_CHECKS and r.status == "skipped":
-            assert "needs" in r.message
-        else:
-            assert r.status == "passed", (r.name, r.message)
-    assert report.score == report.max_score > 0
-
-
-def test_starter_scores_zero_without_breaking_the_grader(grade_source, starter_source):
-    report = grade_source("exercise5", starter_source("exercise5"))
-    assert report.score == 0 and report.count("passed") == 0
-    assert set(statuses(report).values()) <= {"failed", "error", "skipped"}
-    assert "not implemented yet" in result(report, "allreduce_in_place").message
 
 
 @pytest.mark.parametrize("mistake", sorted(WRONG))

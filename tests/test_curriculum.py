@@ -1,0 +1,37 @@
+"""The author's self-check over the whole course: every solution passes, every starter scores zero."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit.catalog import all_exercises
+from labkit.engine import load_checks
+
+EXERCISES = [ex.id for ex in all_exercises()]
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_solution_passes_every_check_this_machine_can_run(grade_source, solution_source, exercise_id):
+    report = grade_source(exercise_id, solution_source(exercise_id))
+    gpu_checks = {c.name for c in load_checks(next(e for e in all_exercises() if e.id == exercise_id))[0]
+                  if c.needs_gpus > report_gpus(report)}
+    for r in report.results:
+        if r.name in gpu_checks:
+            assert r.status == "skipped" and "needs" in r.message, (r.name, r.status, r.message)
+        else:
+            assert r.status == "passed", (r.name, r.status, r.message)
+            assert r.seconds < 60, (r.name, r.seconds)  # every CPU check well inside a minute on two cores
+    assert report.score == report.max_score > 0
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_starter_scores_zero_without_breaking_the_grader(grade_source, starter_source, exercise_id):
+    report = grade_source(exercise_id, starter_source(exercise_id))
+    assert report.score == 0 and report.count("passed") == 0, f"{exercise_id}'s starter already passes a check"
+    assert {r.status for r in report.results} <= {"failed", "error", "skipped"}
+    assert report.count("error") > 0
+    assert all("not implemented yet" in r.message for r in report.results if r.status == "error")
+
+
+def report_gpus(report) -> int:
+    return len(report.fingerprint.get("gpus", []))
