@@ -57,6 +57,7 @@ class Report:
     results: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
     fingerprint: dict = field(default_factory=dict)
+    data: str | None = None  # which data the checks trained on, when they train
 
     @property
     def score(self) -> float:
@@ -151,7 +152,8 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     start = time.monotonic()
     student = student.resolve()
     sha = file_sha256(student)
-    report = Report(exercise.id, exercise.title, str(student), sha, seed_for(exercise.id, sha), sandbox)
+    report = Report(exercise.id, exercise.title, str(student), sha, seed_for(exercise.id, sha), sandbox,
+                    data=exercise.data)
     checks, _ = load_checks(exercise)
     gpus = cuda_count()
     limits = limits_for(exercise, gpus, time_scale)

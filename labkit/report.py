@@ -45,6 +45,8 @@ def summary(report: Report, style: Callable[..., str] = _plain) -> str:
     colour = "green" if report.ok else "red"
     score = style(f"Score {_num(report.score)}/{_num(report.max_score)}", fg=colour, bold=True)
     lines = [f"{score} · {counts} · {report.seconds:.1f} s · seed {report.seed} · sandbox {report.sandbox}"]
+    if report.data:
+        lines.append(f"data: {report.data}")
     apart = [r for r in report.results if not r.counted]
     if apart:
         lines.append(f"({len(apart)} skipped or inconclusive: they count neither for nor against the score)")
@@ -124,7 +126,7 @@ def to_gradescope(reports: list[Report]) -> dict:
         "score": sum(r.score for r in reports), "max_score": sum(r.max_score for r in reports),
         "execution_time": round(sum(r.seconds for r in reports), 2),
         "output": "; ".join(f"{r.exercise}: seed {r.seed}, sha256 {r.sha256[:12]}, sandbox {r.sandbox}"
-                            for r in reports),
+                            + (f", data {r.data}" if r.data else "") for r in reports),
         "tests": tests,
     }
 

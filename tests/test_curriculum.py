@@ -6,6 +6,7 @@ import pytest
 
 from labkit.catalog import all_exercises
 from labkit.engine import load_checks
+from labkit.report import summary
 
 EXERCISES = [ex.id for ex in all_exercises()]
 
@@ -22,6 +23,9 @@ def test_solution_passes_every_check_this_machine_can_run(grade_source, solution
             assert r.status == "passed", (r.name, r.status, r.message)
             assert r.seconds < 60, (r.name, r.seconds)  # every CPU check well inside a minute on two cores
     assert report.score == report.max_score > 0
+    exercise = next(e for e in all_exercises() if e.id == exercise_id)
+    if exercise.data:  # a check that trains says on what
+        assert report.data == exercise.data and f"data: {exercise.data}" in summary(report)
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
