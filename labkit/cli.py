@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
@@ -11,38 +10,10 @@ from pathlib import Path
 import click
 
 import labkit
-from labkit.catalog import CatalogError, Exercise, all_exercises, resolve
-from labkit.runner import WorkerFailed
+from labkit.catalog import Exercise, all_exercises, resolve
+from labkit.cli_course import data, run
+from labkit.cli_options import UsageFailure, exercise_argument, friendly, report_options, workspace_option
 from labkit.workspace import WorkspaceError, find, init
-
-
-class UsageFailure(click.ClickException):
-    """A one-line error and exit code 2 (unknown exercise, no workspace, missing file)."""
-
-    exit_code = 2
-
-
-def friendly(fn):
-    """Turn the package's own errors into one-line messages instead of tracebacks."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (CatalogError, WorkspaceError, WorkerFailed) as exc:
-            raise UsageFailure(str(exc)) from None
-
-    return wrapper
-
-
-def exercise_argument(fn):
-    """The EXERCISE argument: exercise3, ex3 or 3."""
-    return click.argument("exercise", metavar="EXERCISE")(fn)
-
-
-def workspace_option(fn):
-    return click.option("-w", "--workspace", type=click.Path(file_okay=False, path_type=Path),
-                        help="The workspace folder (default: found from the current folder upward).")(fn)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,15 +117,6 @@ def hint(exercise: str, workspace: Path | None) -> None:
         number, text = ws.next_hint(ex)
     last = " (the last one)" if number == len(ex.hints) else ""
     click.echo(f"hint {number} of {len(ex.hints)}{last} for {ex.id}:\n  {text}")
-
-
-def report_options(fn):
-    fn = click.option("--gradescope", type=click.Path(dir_okay=False, path_type=Path),
-                      help="Also write Gradescope's results.json here.")(fn)
-    fn = click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
-                      help="Also write a JUnit XML report here.")(fn)
-    fn = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")(fn)
-    return fn
 
 
 @cli.command()
@@ -304,67 +266,8 @@ def doctor(as_json: bool, strict: bool) -> None:
     sys.exit(1 if strict and notes else 0)
 
 
-def data_dir_option(fn):
-    return click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-                        help="Where Fashion-MNIST lives (default: $LABKIT_DATA, else ~/.cache/labkit/data).")(fn)
-
-
-@cli.group()
-def data() -> None:
-    """Get the course's data set (Fashion-MNIST); checks fall back to a synthetic stand-in.
-
-    Example: labkit data fetch
-    """
-
-
-@data.command()
-@data_dir_option
-def fetch(data_dir: Path | None) -> None:
-    """Download Fashion-MNIST where the network allows, and say clearly when it cannot.
-
-    Example: labkit data fetch --data-dir ~/data
-    """
-    from labkit.data import DataError
-    from labkit.data import fetch as fetch_data
-
-    try:
-        click.echo(fetch_data(data_dir))
-    except DataError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@cli.command()
-@exercise_argument
-@click.option("--full", is_flag=True, required=True, help="The course's real experiment (GPU machines).")
-@click.option("--force", is_flag=True, help="Run it even without a GPU (hours on a CPU).")
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              help="Where the JSON results and the comparison plot go.")
-@data_dir_option
-@workspace_option
-@friendly
-def run(exercise: str, full: bool, force: bool, epochs: int, out: Path, data_dir: Path | None,
-        workspace: Path | None) -> None:
-    """Run your exercise4 for real: Fashion-MNIST on one GPU and on two, as the course notes did.
-
-    Uses your workspace's exercise4.py (resnet18 and train) and prints test accuracy and
-    seconds per epoch for each run, then writes exercise4-full.png.
-
-    Example: labkit run exercise4 --full
-    """
-    ex, ws = resolve(exercise), find(workspace)
-    if ex.id != "exercise4":
-        raise UsageFailure(f"`labkit run --full` is the exercise4 experiment; {ex.id} has none")
-    path = ws.file(ex)
-    if not path.is_file():
-        raise UsageFailure(f"{path} does not exist: run `labkit start {ex.id}` first")
-    from labkit.data import DataError
-    from labkit.experiment import ExperimentError, load_module, run_full
-
-    try:
-        run_full(load_module(path), data_dir=data_dir, force=force, out_dir=out, epochs=epochs, echo=click.echo)
-    except (ExperimentError, DataError) as exc:
-        raise click.ClickException(str(exc)) from None
+cli.add_command(data)
+cli.add_command(run)
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ import secrets
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -23,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from labkit import wire
-from labkit.worker import OUTPUT_FILE
+from labkit.worker import read_output
 
 START_SECONDS = 60.0  # importing torch on a busy machine
-OUTPUT_CAP = 16 << 10  # bytes of the child's output shown as feedback
 
 
 @dataclass
@@ -212,8 +210,7 @@ class Session:
         return read_output(Path(self.job["workdir"]))
 
     def _send(self, header: dict, blob: bytes, what: str, timeout: float = 30.0) -> None:
-        head = json.dumps(header).encode()
-        data = memoryview(struct.pack(">I", len(head)) + head + struct.pack(">Q", len(blob)) + blob)
+        data = memoryview(wire.frame(header, blob))
         deadline = time.monotonic() + timeout
         os.set_blocking(self.req, False)
         while data:
@@ -252,28 +249,10 @@ class Session:
                 self._kill(f"the answer was over the size limit while {what}")
 
     def _parse(self) -> tuple[dict, bytes] | None:
-        buf = self._buf
-        if len(buf) < 4:
-            return None
-        (n,) = struct.unpack(">I", buf[:4])
-        if n > wire.MAX_HEADER:
-            self._kill("an oversized answer header arrived")
-        if len(buf) < 4 + n + 8:
-            return None
-        (m,) = struct.unpack(">Q", buf[4 + n: 12 + n])
-        if m > wire.MAX_BLOB:
-            self._kill("an oversized answer arrived")
-        if len(buf) < 12 + n + m:
-            return None
         try:
-            header = json.loads(bytes(buf[4: 4 + n]))
-        except ValueError:
-            header = None
-        blob = bytes(buf[12 + n: 12 + n + m])
-        del buf[: 12 + n + m]
-        if not isinstance(header, dict):
-            self._kill("a malformed answer arrived")
-        return header, blob
+            return wire.parse_frame(self._buf)
+        except wire.WireError as exc:
+            self._kill(str(exc))
 
     def _kill(self, message: str, timeout: bool = False) -> None:
         if self.pid is not None:
@@ -309,19 +288,6 @@ class Session:
                       "SIGKILL": " (killed, perhaps out of memory)"}.get(name, "")
             return f"your code was stopped by {name}{reason} while {what}"
         return f"your code ended the process (exit status {status}) while {what}; do not call exit() in an exercise"
-
-
-def read_output(workdir: Path, cap: int = OUTPUT_CAP) -> str:
-    """What the child printed, first `cap` bytes, with a note of how much was cut."""
-    path = workdir / OUTPUT_FILE
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(cap)
-    except OSError:
-        return ""
-    text = head.decode("utf-8", "replace")
-    return text + (f"\n... ({size - cap} more bytes not shown)" if size > cap else "")
 
 
 def _wait_readable(fd: int, deadline: float) -> bool:

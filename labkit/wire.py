@@ -136,9 +136,7 @@ def decode(tree: Any, blob: bytes) -> Any:
 
 def write_frame(fd: int, header: dict, blob: bytes = b"") -> None:
     """Send one frame: a JSON header and an optional blob, each length-prefixed."""
-    head = json.dumps(header, allow_nan=False).encode()
-    data = struct.pack(">I", len(head)) + head + struct.pack(">Q", len(blob)) + blob
-    view = memoryview(data)
+    view = memoryview(frame(header, blob))
     while view:
         n = os.write(fd, view)
         view = view[n:]
@@ -170,6 +168,37 @@ def read_frame(fd: int, max_blob: int = MAX_BLOB) -> tuple[dict, bytes]:
     if not isinstance(header, dict):
         raise WireError("answer header is not an object")
     return header, read_exact(fd, m) if m else b""
+
+
+def parse_frame(buf: bytearray, max_blob: int = MAX_BLOB) -> tuple[dict, bytes] | None:
+    """Take one whole frame off the front of `buf`, or None while it is incomplete."""
+    if len(buf) < 4:
+        return None
+    (n,) = struct.unpack(">I", buf[:4])
+    if n > MAX_HEADER:
+        raise WireError("an oversized answer header arrived")
+    if len(buf) < 12 + n:
+        return None
+    (m,) = struct.unpack(">Q", buf[4 + n: 12 + n])
+    if m > max_blob:
+        raise WireError("an oversized answer arrived")
+    if len(buf) < 12 + n + m:
+        return None
+    try:
+        header = json.loads(bytes(buf[4: 4 + n]))
+    except ValueError:
+        header = None
+    blob = bytes(buf[12 + n: 12 + n + m])
+    del buf[: 12 + n + m]
+    if not isinstance(header, dict):
+        raise WireError("a malformed answer arrived")
+    return header, blob
+
+
+def frame(header: dict, blob: bytes = b"") -> bytes:
+    """One frame's bytes: a length-prefixed JSON header, then a length-prefixed blob."""
+    head = json.dumps(header, allow_nan=False).encode()
+    return struct.pack(">I", len(head)) + head + struct.pack(">Q", len(blob)) + blob
 
 
 def _type_name(v: Any) -> str:

@@ -21,6 +21,7 @@ from types import ModuleType
 from labkit import wire
 
 OUTPUT_FILE = "output.txt"
+OUTPUT_CAP = 16 << 10  # bytes of the child's output shown as feedback
 
 
 def main(ctl_fd: int) -> None:
@@ -186,3 +187,16 @@ def _flush() -> None:
             stream.flush()
         except BaseException:
             pass
+
+
+def read_output(workdir: str | os.PathLike, cap: int = OUTPUT_CAP) -> str:
+    """What the child printed, first `cap` bytes, with a note of how much was cut."""
+    path = os.path.join(workdir, OUTPUT_FILE)
+    try:
+        size = os.stat(path).st_size
+        with open(path, "rb") as f:
+            head = f.read(cap)
+    except OSError:
+        return ""
+    text = head.decode("utf-8", "replace")
+    return text + (f"\n... ({size - cap} more bytes not shown)" if size > cap else "")
