@@ -1,0 +1,186 @@
+"""Checks for exercise6: DistributedDataParallel on two processes (gloo on CPU, nccl on two GPUs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DistributedSampler, TensorDataset
+
+from labkit.checks import check, expect, expect_close, fail, probe
+
+LAUNCH_SECONDS = 60.0  # the watchdog's deadline for one launch; a healthy one takes a few seconds
+
+
+def tiny_net(seed: int) -> nn.Sequential:
+    """A BatchNorm-free float64 net whose weights depend only on `seed`, in every rank and in the grader."""
+    g = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) - 0.5)
+    return net
+
+
+def tiny_data(seed: int, n: int) -> TensorDataset:
+    """n float64 samples of 4 features with labels in 0..2."""
+    g = torch.Generator().manual_seed(seed + 1)
+    return TensorDataset(torch.randn(n, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (n,), generator=g))
+
+
+def build_cfg(rank: int, world_size: int, seed: int, n: int, epochs: int, batch_size: int, lr: float,
+              checkpoint: str) -> dict:
+    """cfg as CURRICULUM.md fixes it, built inside each rank: a model factory cannot travel between processes."""
+    return {"model": lambda: tiny_net(seed), "dataset": tiny_data(seed, n), "epochs": epochs,
+            "batch_size": batch_size, "lr": lr, "seed": seed, "checkpoint": checkpoint}
+
+
+def sampler_indices(n: int, world_size: int, rank: int, epoch: int, seed: int, shuffle: bool = True) -> list[int]:
+    """What torch's DistributedSampler gives; no process group needed when num_replicas and rank are explicit."""
+    s = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+    s.set_epoch(epoch)
+    return list(s)
+
+
+def reference(args: dict, world_size: int) -> dict:
+    """One process trained on the same global batches: the mean of the ranks' mean losses, plain SGD."""
+    net, data = tiny_net(args["seed"]), tiny_data(args["seed"], args["n"])
+    x_all, y_all = data.tensors
+    bs = args["batch_size"]
+    for epoch in range(args["epochs"]):
+        per_rank = [sampler_indices(args["n"], world_size, r, epoch, args["seed"]) for r in range(world_size)]
+        for start in range(0, len(per_rank[0]), bs):
+            net.zero_grad()
+            losses = [F.cross_entropy(net(x_all[ix[start:start + bs]]), y_all[ix[start:start + bs]]) for ix in per_rank]
+            (sum(losses) / world_size).backward()
+            with torch.no_grad():
+                for p in net.parameters():
+                    p -= args["lr"] * p.grad
+    return net.state_dict()
+
+
+# --- probes (run in the child, next to the student's module) ---------------------------
+
+@probe
+def run_ddp(mod, world_size: int, args: dict, gpus: bool = False) -> dict:
+    """Launch the student's worker on `world_size` fresh processes and bring back what they left."""
+    from labkit.launch import LaunchError, launch
+
+    workdir = Path.cwd() / "ddp"
+    args = dict(args, checkpoint=str(workdir / "checkpoint.pt"))
+    try:
+        done = launch(Path(mod.__file__), world_size, Path(__file__), "build_cfg", args, workdir,
+                      timeout=LAUNCH_SECONDS, gpus=gpus)
+    except LaunchError as exc:
+        return {"error": str(exc)}
+    ckpt = Path(args["checkpoint"])
+    loaded, load_error = None, ""
+    if ckpt.exists():
+        try:
+            loaded = torch.load(ckpt, weights_only=True)
+        except Exception as exc:  # a pickled module or optimizer: weights_only refuses it
+            load_error = f"{type(exc).__name__}: {exc}"
+    return {"error": "", "values": done.values, "saves": [r.saves for r in done.ranks],
+            "checkpoint": loaded, "load_error": load_error, "exists": ckpt.exists()}
+
+
+def launch_two(sub, gpus: bool = False) -> tuple[dict, dict]:
+    """Two ranks on a fresh small problem: (args, probe result); a crash or hang fails the check naming the rank."""
+    args = {"seed": sub.rng.randrange(2**20), "n": sub.rng.choice([61, 64, 70]), "epochs": 3,
+            "batch_size": sub.rng.choice([4, 8]), "lr": 0.1}
+    got = sub.probe("run_ddp", 2, args, gpus)
+    if got["error"]:
+        fail(f"worker on 2 ranks: {got['error']}")
+    for r, v in enumerate(got["values"]):
+        expect(isinstance(v, dict) and all(k in v for k in ("rank", "epoch_indices", "state_dict")),
+               f"rank {r}: worker must return a dict with rank, epoch_indices, epoch_seconds, state_dict")
+    return args, got
+
+
+def judge_equal_to_single(sub, gpus: bool) -> None:
+    args, got = launch_two(sub, gpus)
+    want = reference(args, 2)
+    for r, v in enumerate(got["values"]):
+        state = v["state_dict"]
+        expect(sorted(state) == sorted(want), f"rank {r}: state_dict keys {sorted(state)}, expected "
+                                              f"{sorted(want)} (model.module.state_dict(): no 'module.' prefix)")
+        for k in want:
+            expect_close(state[k], want[k], f"rank {r}'s {k} after {args['epochs']} epochs compared with one process "
+                         "trained on the same global batches (DDP + DistributedSampler + plain SGD)", atol=1e-5)
+
+
+@check(points=3, title="shard gives the indices DistributedSampler gives (padding included)",
+       hint="torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)); pad by wrapping the list "
+            "to a multiple of world_size; then indices[rank::world_size].")
+def shard_matches_sampler(sub):
+    cases = [(10, 3, 2, 0, 0, True), (10, 3, 0, 1, 5, False), (7, 4, 3, 2, 1, True), (2, 3, 2, 0, 0, True)]
+    cases += [(sub.rng.randint(1, 50), ws, sub.rng.randrange(ws), sub.rng.randrange(5), sub.rng.randrange(99),
+               sub.rng.random() < 0.8) for ws in (sub.rng.randint(2, 8) for _ in range(6))]
+    for n, ws, rank, epoch, seed, shuffle in cases:
+        got, want = sub.call("shard", n, ws, rank, epoch, seed=seed, shuffle=shuffle), sampler_indices(
+            n, ws, rank, epoch, seed, shuffle)
+        call = f"shard(n={n}, world_size={ws}, rank={rank}, epoch={epoch}, seed={seed}, shuffle={shuffle})"
+        if isinstance(got, list) and len(got) < len(want):
+            fail(f"{call} returned {len(got)} indices, expected {len(want)}: DistributedSampler pads by wrapping "
+                 "around so that every rank gets ceil(n / world_size)")
+        expect(got == want, f"{call} returned {got}, expected {want}")
+
+
+@check(points=4, title="two ranks (gloo) end equal to one process trained on the same global batches",
+       hint="init_process_group('gloo'), DDP(cfg['model']()), DataLoader with a DistributedSampler, SGD(lr), "
+            "cross_entropy; return model.module.state_dict().", timeout=120)
+def ddp_equals_single_process(sub):
+    judge_equal_to_single(sub, gpus=False)
+
+
+@check(points=2, title="every epoch is shuffled differently (set_epoch)",
+       hint="Call sampler.set_epoch(epoch) at the start of every epoch, before iterating the DataLoader.",
+       timeout=120)
+def epochs_shuffled(sub):
+    args, got = launch_two(sub)
+    for r, v in enumerate(got["values"]):
+        seen = [list(e) for e in v["epoch_indices"]]
+        expect(len(seen) == args["epochs"], f"rank {r} reported {len(seen)} epochs of indices, expected "
+                                            f"{args['epochs']}")
+        expect(len({tuple(e) for e in seen}) == len(seen), f"rank {r} saw the same order in every epoch: "
+               "call sampler.set_epoch(epoch) each epoch, or DistributedSampler repeats epoch 0's shuffle")
+        for e, ix in enumerate(seen):
+            want = sampler_indices(args["n"], 2, r, e, args["seed"])
+            expect(ix == want, f"rank {r}, epoch {e}: saw {ix}, expected DistributedSampler's {want} "
+                               "(shuffle=True, seed=cfg['seed'], set_epoch(epoch))")
+
+
+@check(points=3, title="rank 0 alone writes the checkpoint once, without the 'module.' prefix",
+       hint="if rank == 0: torch.save(model.module.state_dict(), cfg['checkpoint']); then dist.barrier().",
+       timeout=120)
+def checkpoint_rank0(sub):
+    args, got = launch_two(sub)
+    saves = got["saves"]
+    expect(saves[1] == 0, f"rank 1 called torch.save {saves[1]} time(s): every rank writes the checkpoint; "
+                          "only rank 0 may (if rank == 0: ...), or the ranks race on one file")
+    expect(saves[0] == 1, f"rank 0 called torch.save {saves[0]} time(s), expected exactly once")
+    expect(got["exists"], "no checkpoint at cfg['checkpoint'] after the launch")
+    expect(not got["load_error"], f"the checkpoint does not load with weights_only=True ({got['load_error']}): "
+                                  "save a state_dict, not the model")
+    ckpt = got["checkpoint"]
+    expect(isinstance(ckpt, dict), "the checkpoint should be a state_dict")
+    prefixed = [k for k in ckpt if str(k).startswith("module.")]
+    expect(not prefixed, f"the checkpoint keeps the 'module.' prefix ({prefixed[:2]}...): save "
+                         "model.module.state_dict(), so a bare model loads it")
+    bare = tiny_net(0)
+    try:
+        bare.load_state_dict(ckpt)
+    except RuntimeError as exc:
+        fail(f"a bare model cannot load the checkpoint: {exc}")
+    want = reference(args, 2)
+    for k in want:
+        expect_close(ckpt[k], want[k], f"checkpoint's {k}", atol=1e-5)
+
+
+@check(points=2, title="two ranks on two GPUs (nccl, one GPU per rank) end equal to one process", needs_gpus=2,
+       hint="torch.cuda.set_device(local_rank) before init_process_group('nccl'); DDP(model, device_ids=[rank]).",
+       timeout=120)
+def ddp_nccl(sub):
+    judge_equal_to_single(sub, gpus=True)

@@ -1,0 +1,174 @@
+"""Checks for exercise8: honest benchmarks, speedup arithmetic and SyncBatchNorm conversion."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from labkit.checks import check, expect, expect_close, probe
+
+CONVERTED = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def bn_net(seed: int) -> nn.Module:
+    """Nested BatchNorms of every dimension beside other layers, with seeded weights and running stats."""
+    g = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Sequential(nn.Conv3d(4, 4, 1), nn.BatchNorm3d(4, momentum=0.3)),
+        nn.Sequential(nn.Flatten(), nn.Sequential(nn.Linear(8, 5), nn.BatchNorm1d(5, eps=1e-3))),
+        nn.LayerNorm(5))
+    with torch.no_grad():  # running stats get values of their own: a conversion that resets them shows
+        for t in [*net.parameters(), *(b for b in net.buffers() if b.is_floating_point())]:
+            t.copy_(torch.rand(t.shape, generator=g) + 0.1)
+    return net
+
+
+# --- probes (run in the child, next to the student's module) ---------------------------
+
+@probe
+def timed_report(mod, delays_ms: list[float], warmup: int, repeats: int) -> dict:
+    """Benchmark a function whose n-th call sleeps delays_ms[n] (0 past the list); count the calls."""
+    sleep, calls = time.sleep, []
+
+    def fn() -> None:
+        calls.append(len(calls))
+        if len(calls) <= len(delays_ms) and delays_ms[len(calls) - 1]:
+            sleep(delays_ms[len(calls) - 1] / 1000)
+
+    got = mod.benchmark(fn, device="cpu", warmup=warmup, repeats=repeats)
+    return {"result": dict(got) if isinstance(got, dict) else None, "calls": len(calls)}
+
+
+@probe
+def convert_report(mod, seed: int) -> dict:
+    net = bn_net(seed)
+    out = mod.convert_batchnorm_for_ddp(net)
+    return {"types": [[name, type(m).__name__] for name, m in out.named_modules()],
+            "state": {k: v.clone() for k, v in out.state_dict().items()},
+            "eps": [[n, m.eps, getattr(m, "momentum", None)] for n, m in out.named_modules() if hasattr(m, "eps")]}
+
+
+@probe
+def cuda_report(mod, seconds: float) -> dict:
+    from labkit.timing import spin_cycles
+
+    dev = torch.device("cuda", 0)
+    cycles = spin_cycles(dev, seconds)
+
+    def fn() -> None:
+        with torch.cuda.device(dev):
+            torch.cuda._sleep(cycles)  # queued and returned at once: only a synchronised clock sees it
+
+    got = mod.benchmark(fn, device=dev, warmup=1, repeats=3)
+    return {"result": dict(got) if isinstance(got, dict) else None}
+
+
+def timed(sub, delays_ms: list[float], warmup: int, repeats: int) -> tuple[dict, int]:
+    """benchmark's answer, checked for its shape, and how often it called the function."""
+    got = sub.probe("timed_report", delays_ms, warmup, repeats)
+    res = got["result"]
+    expect(res is not None, "benchmark should return a dict with median_ms, min_ms and runs_ms")
+    for key in ("median_ms", "min_ms", "runs_ms"):
+        expect(key in res, f"benchmark's dict has no {key!r}: expected keys median_ms, min_ms, runs_ms")
+    runs = res["runs_ms"]
+    expect(isinstance(runs, list) and all(isinstance(r, (int, float)) for r in runs),
+           f"runs_ms should be a list of numbers (milliseconds), got {type(runs).__name__}")
+    expect(len(runs) == repeats, f"with repeats={repeats} runs_ms has {len(runs)} entries: time every repeat, "
+                                 "and only the repeats (warm-up runs are not timed)")
+    return res, got["calls"]
+
+
+# --- checks (run in the grader) ---------------------------------------------------------
+
+@check(points=2, title="warm-up calls run but are not timed",
+       hint="Call fn() warmup times before the timed loop; time only the repeats that follow.")
+def warmup_excluded(sub):
+    warmup, repeats = sub.rng.randint(2, 4), sub.rng.randint(3, 5)
+    res, calls = timed(sub, [60.0] * warmup, warmup, repeats)
+    slow = [r for r in res["runs_ms"] if r > 30]
+    expect(not slow, f"a function slow (60 ms) only on its first {warmup} calls measured {res['runs_ms']} ms: "
+                     "the benchmark counts its warm-up runs; time only the calls after the warm-up")
+    expect(calls == warmup + repeats, f"with warmup={warmup} and repeats={repeats} fn was called {calls} times, "
+                                      f"expected {warmup + repeats}: warm-up calls run first, untimed")
+
+
+@check(points=2, title="the median resists one slow outlier",
+       hint="statistics.median(runs) (or sorted(runs)[n // 2]): one hiccup must not move the answer; not the mean.")
+def median_resists_outlier(sub):
+    repeats = sub.rng.choice([5, 7])
+    delays = [0.0] + [5.0] * repeats
+    delays[1 + sub.rng.randrange(repeats)] = 200.0  # one timed run hits a hiccup
+    res, _ = timed(sub, delays, 1, repeats)
+    med, low = res["median_ms"], res["min_ms"]
+    expect(isinstance(med, (int, float)) and isinstance(low, (int, float)), "median_ms and min_ms should be numbers")
+    expect(med < 30, f"{repeats} runs of 5 ms with one of 200 ms gave median_ms={med:.1f}: that is the mean "
+                     "(or worse); the median of the runs ignores one outlier")
+    expect(4 <= med, f"median_ms={med:.2f} for runs of at least 5 ms: report milliseconds ((t1 - t0) * 1000)")
+    expect(low <= med and abs(low - min(res["runs_ms"])) < 1e-6, f"min_ms={low:.2f} should be min(runs_ms)")
+
+
+@check(points=1, title="a 30 ms sleep measures 30 ms (within 10 %), in milliseconds",
+       hint="time.perf_counter() around each call, times 1000 for milliseconds; median of the repeats.")
+def known_duration(sub):
+    repeats = sub.rng.randint(3, 5)
+    res, _ = timed(sub, [30.0] * (repeats + 1), 1, repeats)
+    med = res["median_ms"]
+    expect(isinstance(med, (int, float)), "median_ms should be a number")
+    expect(med > 1, f"a 30 ms sleep measured median_ms={med:.4g}: that looks like seconds; report milliseconds")
+    expect(27 <= med <= 33, f"a 30 ms sleep measured median_ms={med:.2f}, expected 30 within 10 % (use "
+                            "time.perf_counter, a monotonic high-resolution clock)")
+
+
+@check(points=1, title="speedup and efficiency arithmetic",
+       hint="speedup = t_one / t_many; efficiency = speedup / n (1.0 is perfect scaling).")
+def speedup_arithmetic(sub):
+    cases = [(10.0, 5.0, 2), (12.0, 4.0, 4), (sub.rng.uniform(5, 50), sub.rng.uniform(1, 20), sub.rng.randint(2, 8))]
+    for one, many, n in cases:
+        got = sub.call("speedup", one, many, n)
+        what = f"speedup({one:.4g}, {many:.4g}, {n})"
+        expect(isinstance(got, dict) and "speedup" in got and "efficiency" in got,
+               f"{what} should return a dict with 'speedup' and 'efficiency'")
+        expect_close(got["speedup"], one / many, f"{what}['speedup'] (t_one / t_many)")
+        expect(abs(got["efficiency"] - one / many) > 1e-9 or n == 1,
+               f"{what}['efficiency'] equals the speedup: efficiency is the speedup divided by n")
+        expect_close(got["efficiency"], one / many / n, f"{what}['efficiency'] (speedup divided by n)")
+
+
+@check(points=2, title="every BatchNorm becomes SyncBatchNorm, nothing else changes",
+       hint="nn.SyncBatchNorm.convert_sync_batchnorm(model) walks every submodule and keeps weights and stats.")
+def batchnorm_converted(sub):
+    seed = sub.rng.randrange(2**31)
+    got = sub.probe("convert_report", seed)
+    ref = bn_net(seed)
+    want = {name: type(m) for name, m in ref.named_modules()}
+    types = dict((name, kind) for name, kind in got["types"])
+    for name, kind in want.items():
+        expect(name in types, f"module {name or '(root)'} is missing after the conversion")
+        if issubclass(kind, CONVERTED):
+            expect(types[name] == "SyncBatchNorm", f"module {name} is still {types[name]}: every BatchNorm, "
+                                                   "nested ones included, must become SyncBatchNorm")
+        else:
+            expect(types[name] == kind.__name__, f"module {name or '(root)'} became {types[name]}, expected it "
+                                                 f"untouched ({kind.__name__})")
+    expect(len(types) == len(want), f"the converted model has {len(types)} modules, the original {len(want)}")
+    state, ref_state = got["state"], ref.state_dict()
+    expect(list(state) == list(ref_state), "the converted model's state_dict keys differ from the original's")
+    for k, v in ref_state.items():
+        expect(torch.equal(state[k], v), f"{k} changed in the conversion: weights and running stats must be kept")
+    ref_eps = [[n, m.eps, getattr(m, "momentum", None)] for n, m in ref.named_modules() if hasattr(m, "eps")]
+    expect(got["eps"] == ref_eps, "eps or momentum changed in the conversion: keep every layer's settings")
+
+
+@check(points=2, title="CUDA work is synchronised before the clock is read", needs_gpus=1, timeout=120,
+       hint="torch.cuda.synchronize(device) before reading the clock at the start and at the end of each run.")
+def cuda_synchronised(sub):
+    got = sub.probe("cuda_report", 0.05)  # a busy machine only makes runs longer: no inconclusive needed
+    res = got["result"]
+    expect(res is not None and "median_ms" in res, "benchmark should return a dict with median_ms")
+    med = res["median_ms"]
+    # Half the expected time: the cycle calibration is rough, and an unsynchronised clock reads microseconds.
+    expect(med >= 25, f"about 50 ms of queued GPU work measured median_ms={med:.3g}: CUDA kernels are asynchronous, "
+                      "so the clock read when they were queued; call torch.cuda.synchronize(device) before each read")

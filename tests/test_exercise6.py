@@ -1,0 +1,51 @@
+"""exercise6: classic DDP mistakes fail with a message that names them."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import result
+
+NO_PADDING = (
+    "def shard(n, world_size, rank, epoch, seed=0, shuffle=True):\n"
+    "    g = torch.Generator().manual_seed(seed + epoch)\n"
+    "    indices = torch.randperm(n, generator=g).tolist() if shuffle else list(range(n))\n"
+    "    return indices[rank::world_size]\n")
+
+# (old text in the solution's worker, new text): the edited worker is appended, so it replaces the right one
+WORKER_EDITS = {
+    "no_set_epoch": ("        sampler.set_epoch(epoch)", "        pass"),
+    "every_rank_writes_checkpoint": ("    if rank == 0:\n        torch.save", "    if rank >= 0:\n        torch.save"),
+    "checkpoint_keeps_module_prefix": ('torch.save(state, cfg["checkpoint"])',
+                                      'torch.save(model.state_dict(), cfg["checkpoint"])'),
+    "rank_1_crashes": ("    cuda = torch.cuda.is_available()\n",
+                       "    assert rank == 0, 'only rank 0 is ready'\n    cuda = torch.cuda.is_available()\n"),
+}
+
+WRONG = {
+    "no_set_epoch": (["epochs_shuffled", "ddp_equals_single_process"], ["set_epoch", "same global batches"]),
+    "every_rank_writes_checkpoint": (["checkpoint_rank0"], ["every rank writes the checkpoint"]),
+    "checkpoint_keeps_module_prefix": (["checkpoint_rank0"], ["keeps the 'module.' prefix"]),
+    "rank_1_crashes": (["ddp_equals_single_process"], ["rank 1 of 2 crashed"]),
+    "shard_without_padding": (["shard_matches_sampler"], ["pads by wrapping"]),
+}
+
+
+def patched(solution: str, mistake: str) -> str:
+    """The solution with the mistake appended as a redefinition."""
+    if mistake == "shard_without_padding":
+        return solution + "\n\n" + NO_PADDING
+    old, new = WORKER_EDITS[mistake]
+    body = solution[solution.index("def worker("):]
+    assert old in body, mistake
+    return solution + "\n\n" + body.replace(old, new)
+
+
+@pytest.mark.parametrize("mistake", sorted(WRONG))
+def test_wrong_answer_fails_its_check_and_says_why(grade_source, solution_source, mistake):
+    names, phrases = WRONG[mistake]
+    report = grade_source("exercise6", patched(solution_source("exercise6"), mistake))
+    for name, phrase in zip(names, phrases, strict=True):
+        failed = result(report, name)
+        assert failed.status == "failed", (name, failed.status, failed.message)
+        assert phrase in failed.message, failed.message

@@ -1,0 +1,40 @@
+"""exercise8: classic measuring mistakes fail with a message that names them."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import result
+
+WRONG = {
+    "benchmark_times_its_warmup": (
+        "def benchmark(fn, *, device, warmup=3, repeats=10):\n    runs = []\n"
+        "    for _ in range(repeats):\n        start = time.perf_counter()\n        fn()\n"
+        "        runs.append((time.perf_counter() - start) * 1000)\n"
+        "    return {'median_ms': statistics.median(runs), 'min_ms': min(runs), 'runs_ms': runs}\n",
+        {"warmup_excluded": "counts its warm-up"}),
+    "benchmark_takes_the_mean": (
+        "_median = benchmark\n\ndef benchmark(fn, *, device, warmup=3, repeats=10):\n"
+        "    got = _median(fn, device=device, warmup=warmup, repeats=repeats)\n"
+        "    return {**got, 'median_ms': sum(got['runs_ms']) / repeats}\n",
+        {"median_resists_outlier": "mean"}),
+    "batchnorm_top_level_only_and_efficiency_not_divided": (
+        "def convert_batchnorm_for_ddp(model):\n    for name, m in list(model.named_children()):\n"
+        "        if isinstance(m, nn.modules.batchnorm._BatchNorm):\n"
+        "            setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(m))\n    return model\n\n"
+        "def speedup(t_one, t_many, n):\n    return {'speedup': t_one / t_many, 'efficiency': t_one / t_many}\n",
+        {"batchnorm_converted": "still BatchNorm3d", "speedup_arithmetic": "divided by n"}),
+    "batchnorm_unconverted": (
+        "def convert_batchnorm_for_ddp(model):\n    return model\n",
+        {"batchnorm_converted": "still BatchNorm2d"}),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(WRONG))
+def test_wrong_answer_fails_its_check_and_says_why(grade_source, solution_source, mistake):
+    patch, phrases = WRONG[mistake]
+    report = grade_source("exercise8", solution_source("exercise8") + "\n\n" + patch)
+    for name, phrase in phrases.items():
+        failed = result(report, name)
+        assert failed.status == "failed", (name, failed.status, failed.message)
+        assert phrase in failed.message, failed.message

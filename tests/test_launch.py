@@ -1,0 +1,104 @@
+"""The launcher: one process per rank, a crash or a hang named by rank, parallel launches on their own ports."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from labkit.launch import LaunchError, launch
+
+BUILDER = "def build(rank, world_size, **kw):\n    return dict(kw, rank_seen=rank)\n"
+
+ALLREDUCE = """
+import os, subprocess, time
+import torch
+import torch.distributed as dist
+
+def worker(rank, world_size, cfg):
+    if cfg.get("crash") == rank:
+        raise ValueError("boom from the student")
+    if cfg.get("hang") == rank:
+        child = subprocess.Popen(["sleep", "600"])
+        open(cfg["pidfile"], "w").write(str(child.pid))
+        time.sleep(600)
+    if cfg.get("solo"):  # no collective: the other ranks finish while one hangs
+        return {"rank": rank}
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    t = torch.tensor([float(rank + 1)])
+    dist.all_reduce(t)
+    dist.destroy_process_group()
+    torch.save(t, os.devnull)
+    return {"rank": rank, "sum": t, "port": os.environ["MASTER_PORT"], "cfg_rank": cfg["rank_seen"]}
+"""
+
+
+@pytest.fixture
+def files(tmp_path) -> tuple[Path, Path]:
+    (tmp_path / "student.py").write_text(ALLREDUCE, encoding="utf-8")
+    (tmp_path / "builder.py").write_text(BUILDER, encoding="utf-8")
+    return tmp_path / "student.py", tmp_path / "builder.py"
+
+
+def gone(pid: int) -> bool:
+    """True once `pid` no longer runs (absent, or a zombie waiting for init to reap it)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def test_two_ranks_allreduce_and_count_saves(files, tmp_path):
+    student, builder = files
+    done = launch(student, 2, builder, "build", {}, tmp_path / "run", timeout=60)
+    assert [v["rank"] for v in done.values] == [0, 1] and [v["cfg_rank"] for v in done.values] == [0, 1]
+    assert [float(v["sum"]) for v in done.values] == [3.0, 3.0]
+    assert [r.saves for r in done.ranks] == [1, 1]
+
+
+def test_a_crashing_rank_is_named_with_its_traceback(files, tmp_path):
+    student, builder = files
+    start = time.monotonic()
+    with pytest.raises(LaunchError) as info:
+        launch(student, 2, builder, "build", {"crash": 1}, tmp_path / "run", timeout=60)
+    assert "rank 1 of 2 crashed" in str(info.value) and "boom from the student" in str(info.value)
+    assert time.monotonic() - start < 45  # rank 0, stuck in init, is killed after the grace, not at the deadline
+
+
+def test_a_hanging_rank_is_killed_with_its_children_and_named(files, tmp_path):
+    student, builder = files
+    pidfile = tmp_path / "grandchild.pid"
+    start = time.monotonic()
+    with pytest.raises(LaunchError) as info:
+        cfg = {"hang": 1, "solo": True, "pidfile": str(pidfile)}
+        launch(student, 2, builder, "build", cfg, tmp_path / "run", timeout=15)
+    assert time.monotonic() - start < 40  # 15 s for rank 0 to finish even on a loaded machine, then the kill
+    assert str(info.value).startswith("rank 1 of 2 hung")
+    assert [r.returncode for r in info.value.ranks] == [0, None]
+    deadline = time.monotonic() + 10
+    while not gone(int(pidfile.read_text())) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone(int(pidfile.read_text())), "the hung rank's own child survived the watchdog"
+
+
+def test_two_launches_at_once_do_not_collide(files, tmp_path):
+    student, builder = files
+    results: dict[int, object] = {}
+
+    def go(i: int) -> None:
+        try:
+            results[i] = launch(student, 2, builder, "build", {}, tmp_path / f"run{i}", timeout=90)
+        except Exception as exc:  # kept to be shown by the assertion below
+            results[i] = exc
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(not isinstance(r, Exception) for r in results.values()), results
+    ports = {v["port"] for r in results.values() for v in r.values}
+    assert len(ports) == 2 and all(float(v["sum"]) == 3.0 for r in results.values() for v in r.values)
