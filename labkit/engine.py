@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import random
 import re
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,6 +17,7 @@ from typing import Any
 from labkit.catalog import Exercise
 from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, collect
 from labkit.runner import ChildGone, ImportFailed, Limits, Session, StudentError, Worker
+from labkit.worker import import_path
 
 STATUSES = ("passed", "failed", "error", "skipped", "inconclusive")
 
@@ -128,11 +127,7 @@ def seed_for(exercise_id: str, sha256: str) -> int:
 
 def load_checks(exercise: Exercise) -> tuple[list[CheckSpec], ModuleType]:
     """Import an exercise's checks.py in the grader (trusted code) and list its checks."""
-    name = f"labkit_checks_{exercise.id}"
-    spec = importlib.util.spec_from_file_location(name, exercise.checks_file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    module = import_path(str(exercise.checks_file), f"labkit_checks_{exercise.id}")
     checks, _ = collect(vars(module))
     return checks, module
 

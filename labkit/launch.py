@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -13,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from labkit.worker import import_path
 
 OUTPUT_CAP = 4000  # characters of each rank's stdout+stderr kept for the report
 CRASH_GRACE = 5.0  # seconds the other ranks get to finish once one rank has failed
@@ -155,15 +156,6 @@ def read_result(path: Path) -> tuple[Any, int]:
 
     data = torch.load(path, weights_only=True)
     return data["value"], data["saves"]
-
-
-def import_path(path: str, name: str) -> Any:
-    """Import a Python file by path under `name`."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def rank_main(spec_path: str) -> None:

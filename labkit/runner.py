@@ -135,7 +135,8 @@ class Worker:
 
     def _receive(self, deadline: float) -> dict | None:
         """One message from the worker, or None when it is gone or late."""
-        if not _wait_readable(self.ctl.fileno(), deadline):
+        ready, _, _ = select.select([self.ctl], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
             return None
         try:
             data = self.ctl.recv(1 << 16)
@@ -288,11 +289,6 @@ class Session:
                       "SIGKILL": " (killed, perhaps out of memory)"}.get(name, "")
             return f"your code was stopped by {name}{reason} while {what}"
         return f"your code ended the process (exit status {status}) while {what}; do not call exit() in an exercise"
-
-
-def _wait_readable(fd: int, deadline: float) -> bool:
-    ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-    return bool(ready)
 
 
 def _kill_group(pid: int) -> None:

@@ -61,7 +61,7 @@ def serve_child(req: int, rep: int, job: dict) -> None:
     nonce = job["nonce"]
     try:
         _isolate(job["workdir"], job["limits"])
-        checks = _load(job["checks"], "labkit_checks")  # trusted probes keep references before the student runs
+        checks = import_path(job["checks"], "labkit_checks")  # trusted probes keep references before the student runs
         _, probes = _collect(checks)
     except BaseException:
         wire.write_frame(rep, {"kind": "internal", "nonce": nonce, "error": traceback.format_exc()[-3000:]})
@@ -70,7 +70,7 @@ def serve_child(req: int, rep: int, job: dict) -> None:
 
     _seed(job["seed"])
     try:
-        student = _load(job["student"], job["module"])
+        student = import_path(job["student"], job["module"])
     except BaseException as exc:  # SyntaxError, SystemExit, anything raised at import
         _flush()
         wire.write_frame(rep, {"kind": "imported", "nonce": nonce, "ok": False, "error": describe(exc, job["student"])})
@@ -167,7 +167,8 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _load(path: str, name: str) -> ModuleType:
+def import_path(path: str, name: str) -> ModuleType:
+    """Import a Python file by path under `name` (the student's file, a checks file)."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
