@@ -58,3 +58,11 @@ def statuses(report: Report) -> dict[str, str]:
 def result(report: Report, name: str):
     """The CheckResult called `name`."""
     return next(r for r in report.results if r.name == name)
+
+
+def assert_fails(report: Report, phrases: dict[str, str]) -> None:
+    """Each named check failed (not errored) with a message containing its phrase."""
+    for name, phrase in phrases.items():
+        failed = result(report, name)
+        assert failed.status == "failed", (name, failed.status, failed.message)
+        assert phrase in failed.message, failed.message
