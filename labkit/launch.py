@@ -1,4 +1,11 @@
-"""Run a student's `worker(rank, world_size, cfg)` on N fresh processes, one per rank, with a watchdog."""
+"""Run a student's `worker(rank, world_size, cfg)` on N ranks with torchrun, on one "node" or several, watched.
+
+One node is `torchrun --standalone --nproc_per_node=N`; `nodes=2` starts two torchrun
+agents that meet through a c10d rendezvous on 127.0.0.1 (`--nnodes=2`), the code path
+of a real multi-node cluster. Each rank runs `labkit.rank`, which reports its phase;
+the watchdog here gives process-group start, each barrier and the whole launch their
+own deadlines, and the error names the rank that crashed or hung and where.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +16,17 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.worker import import_path
-
-OUTPUT_CAP = 4000  # characters of each rank's stdout+stderr kept for the report
-CRASH_GRACE = 5.0  # seconds the other ranks get to finish once one rank has failed
+OUTPUT_CAP = 4000  # characters of each rank's output kept for the report
+POLL = 0.05  # seconds between looks at the ranks' progress
 
 
 class LaunchError(Exception):
-    """A rank crashed, hung, or returned something unusable; the message names the rank."""
+    """A rank crashed, hung, or returned nothing; the message names the rank."""
 
     def __init__(self, message: str, ranks: list[RankResult]):
         super().__init__(message)
@@ -28,22 +34,35 @@ class LaunchError(Exception):
 
 
 @dataclass
+class Deadlines:
+    """Seconds a launch may spend: in total, with a rank inside init_process_group, with a rank in one barrier."""
+
+    total: float = 60.0
+    start: float = 30.0
+    barrier: float = 30.0
+
+
+@dataclass
 class RankResult:
     """What one rank left behind."""
 
     rank: int
-    returncode: int | None  # None: killed by the watchdog
+    status: str  # done | crashed | hung | ended (stopped without returning from worker)
+    phase: str = ""  # where it was last seen: import, worker, init_process_group, barrier #2, ...
     output: str = ""
     value: Any = None  # what worker returned (plain data)
     saves: int = 0  # torch.save calls the student's code made
-    seconds: float = 0.0
+    barriers: int = 0  # dist.barrier calls made
+    seconds: float = 0.0  # from the launch until the watchdog saw the rank finish
+    worker_seconds: float = 0.0  # from entering worker until done, on the launcher's clock (the student can't touch)
 
 
 @dataclass
 class Launch:
-    """Every rank's result, in rank order."""
+    """Every rank's result, in rank order, and the launch's wall time as the launcher measured it."""
 
     ranks: list[RankResult] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def values(self) -> list[Any]:
@@ -58,12 +77,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rank_env(rank: int, world_size: int, port: int, threads: int, gpus: bool) -> dict[str, str]:
-    """The environment torchrun would give one rank on a single node."""
-    env = dict(os.environ)
-    env.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_WORLD_SIZE=str(world_size),
-               MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+def agent_env(threads: int, gpus: bool) -> dict[str, str]:
+    """The environment of a torchrun agent and so of its ranks."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     if not gpus:  # a CPU check stays on gloo even where CUDA exists
         env["CUDA_VISIBLE_DEVICES"] = ""
     if sys.platform.startswith("linux"):
@@ -71,78 +87,180 @@ def rank_env(rank: int, world_size: int, port: int, threads: int, gpus: bool) ->
     return env
 
 
+def torchrun_commands(spec_path: Path, world_size: int, nodes: int) -> list[list[str]]:
+    """One torchrun command per node: --standalone for one, a c10d rendezvous on a free local port for more."""
+    if nodes < 1 or world_size % nodes:
+        raise ValueError(f"{world_size} ranks cannot be split evenly over {nodes} nodes")
+    run = [sys.executable, "-m", "torch.distributed.run", "--max-restarts=0", "--monitor-interval=0.1"]
+    tail = ["-m", "labkit.rank", str(spec_path)]
+    if nodes == 1:
+        return [run + ["--standalone", f"--nproc-per-node={world_size}"] + tail]
+    rdzv = [f"--nnodes={nodes}", f"--nproc-per-node={world_size // nodes}", "--rdzv-backend=c10d",
+            f"--rdzv-endpoint=127.0.0.1:{free_port()}", f"--rdzv-id=labkit-{uuid.uuid4().hex[:12]}"]
+    return [run + rdzv + tail for _ in range(nodes)]
+
+
 def launch(student: Path, world_size: int, builder: Path, builder_fn: str, builder_args: dict, workdir: Path, *,
-           timeout: float = 60.0, threads: int = 1, gpus: bool = False) -> Launch:
+           timeout: float = 60.0, start_timeout: float | None = None, barrier_timeout: float | None = None,
+           threads: int = 1, gpus: bool = False, nodes: int = 1) -> Launch:
     """Run worker on `world_size` ranks; cfg comes from `builder_fn(rank, world_size, **builder_args)` in `builder`."""
+    limits = Deadlines(timeout, min(start_timeout or 30.0, timeout), min(barrier_timeout or 30.0, timeout))
     workdir.mkdir(parents=True, exist_ok=True)
-    spec = {"student": str(Path(student).resolve()), "builder": str(Path(builder).resolve()), "fn": builder_fn,
-            "args": builder_args}
     spec_path = workdir / "launch-spec.json"
-    spec_path.write_text(json.dumps(spec), encoding="utf-8")
-    port, procs, logs = free_port(), [], []
+    spec_path.write_text(json.dumps({
+        "student": str(Path(student).resolve()), "builder": str(Path(builder).resolve()), "fn": builder_fn,
+        "args": builder_args, "pg_timeout": limits.total}), encoding="utf-8")
     started = time.monotonic()
-    for rank in range(world_size):
-        log = open(workdir / f"rank{rank}.log", "w+b")  # noqa: SIM115  (closed below)
-        logs.append(log)
-        procs.append(subprocess.Popen([sys.executable, "-m", "labkit.launch", str(spec_path)], cwd=workdir,
-                                      env=rank_env(rank, world_size, port, threads, gpus), stdout=log,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True))
-    try:
-        ended = watch(procs, started + timeout)
-    finally:
-        for p in procs:
-            kill(p)
-    ranks = []
-    for rank, (p, log) in enumerate(zip(procs, logs, strict=True)):
-        log.seek(0)
-        text = log.read().decode("utf-8", "replace")
+    agents = []
+    for i, cmd in enumerate(torchrun_commands(spec_path, world_size, nodes)):
+        log = open(workdir / f"agent{i}.log", "wb")  # noqa: SIM115  (the agent keeps it; closed by exit)
+        agents.append(subprocess.Popen(cmd, cwd=workdir, env=agent_env(threads, gpus), stdout=log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0))
         log.close()
-        ranks.append(RankResult(rank, p.returncode if rank in ended else None, text[-OUTPUT_CAP:],
-                                seconds=ended.get(rank, time.monotonic()) - started))
-    raise_for(ranks, timeout)
+    watchdog = Watchdog(workdir, world_size, limits, started)
+    try:
+        watchdog.run(agents)
+    finally:
+        stop(agents, watchdog.pids())
+    ranks = watchdog.results()
+    raise_for(ranks, watchdog, workdir)
     for r in ranks:
-        if not (workdir / f"rank{r.rank}.pt").exists():  # e.g. sys.exit(0) inside worker
-            raise LaunchError(f"rank {r.rank} of {len(ranks)} exited without returning from worker:\n"
-                              f"{last_lines(r.output)}", ranks)
         r.value, r.saves = read_result(workdir / f"rank{r.rank}.pt")
-    return Launch(ranks)
+    return Launch(ranks, time.monotonic() - started)
 
 
-def watch(procs: list[subprocess.Popen], deadline: float) -> dict[int, float]:
-    """Wait for every rank (once one fails the rest get CRASH_GRACE); returns when each rank ended, hung ones absent."""
-    ended: dict[int, float] = {}
-    while time.monotonic() < deadline and len(ended) < len(procs):
-        for i, p in enumerate(procs):
-            if i not in ended and p.poll() is not None:
-                ended[i] = time.monotonic()
-                if p.returncode != 0:  # the others may wait forever in a collective
-                    deadline = min(deadline, time.monotonic() + CRASH_GRACE)
-        time.sleep(0.05)
-    return ended
+class Watchdog:
+    """Follows every rank's phase through its state file and stops the launch when a deadline passes."""
+
+    def __init__(self, workdir: Path, world_size: int, limits: Deadlines, started: float):
+        self.workdir, self.world_size, self.limits, self.started = workdir, world_size, limits, started
+        self.states: dict[int, dict] = {}
+        self.seen: dict[int, tuple[str, float]] = {}  # rank -> (phase, when the watchdog first saw it)
+        self.first: dict[int, dict[str, float]] = {}  # rank -> {phase: when first seen}
+        self.hung: dict[int, str] = {}  # rank -> why the watchdog gave up on it
+
+    def read(self) -> None:
+        now = time.monotonic()
+        for rank in range(self.world_size):
+            try:
+                state = json.loads((self.workdir / f"rank{rank}.state").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # not started yet
+            self.states[rank] = state
+            if self.seen.get(rank, ("",))[0] != state["phase"]:
+                self.seen[rank] = (state["phase"], now)
+                self.first.setdefault(rank, {}).setdefault(state["phase"], now)
+
+    def overdue(self) -> dict[int, str]:
+        """Ranks past a deadline, with the reason."""
+        now, late = time.monotonic(), {}
+        for rank, (phase, since) in self.seen.items():
+            if phase == "init_process_group" and now - since > self.limits.start:
+                late[rank] = (f"waited {now - since:.0f} s in init_process_group for the other ranks to join "
+                              "(did every rank call it, with the world_size and its own rank?)")
+            elif phase.startswith("barrier") and now - since > self.limits.barrier:
+                late[rank] = f"waited {now - since:.0f} s in dist.barrier() {phase.split()[-1]}"
+        if now - self.started > self.limits.total:
+            for rank in range(self.world_size):
+                phase = self.seen.get(rank, ("not started",))[0]
+                if phase not in ("done", "crashed") and rank not in late:
+                    late[rank] = f"still running after {self.limits.total:.0f} s (last seen in {phase})"
+        return late
+
+    def run(self, agents: list[subprocess.Popen]) -> None:
+        while any(a.poll() is None for a in agents):
+            self.read()
+            self.hung = self.overdue()
+            if self.hung:
+                return
+            time.sleep(POLL)
+        self.read()
+
+    def worker_seconds(self, rank: int) -> float:
+        """Seconds between the first phase inside worker the watchdog saw and done (0 when either is missing)."""
+        first = self.first.get(rank, {})
+        inside = [t for phase, t in first.items() if phase not in ("starting", "import", "done", "crashed")]
+        return first["done"] - min(inside) if inside and "done" in first else 0.0
+
+    def pids(self) -> list[int]:
+        self.read()  # a rank that started meanwhile is killed too
+        return [s["pid"] for s in self.states.values()]
+
+    def results(self) -> list[RankResult]:
+        ranks = []
+        for rank in range(self.world_size):
+            state = self.states.get(rank, {"phase": "not started", "barriers": 0})
+            phase = state.get("crashed_in") or state["phase"] if state["phase"] == "crashed" else state["phase"]
+            status = ("done" if state["phase"] == "done" else "crashed" if state["phase"] == "crashed"
+                      else "hung" if self.hung else "ended")  # still running when the watchdog stopped the launch
+            seen_at = self.seen.get(rank, ("", time.monotonic()))[1]
+            ranks.append(RankResult(rank, status, phase, read_log(self.workdir / f"rank{rank}.log"),
+                                    barriers=state["barriers"], seconds=seen_at - self.started,
+                                    worker_seconds=self.worker_seconds(rank)))
+        return ranks
 
 
-def kill(p: subprocess.Popen) -> None:
-    """Kill a rank's whole process group (it may have started helpers) and reap it."""
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    p.wait()
+def stop(agents: list[subprocess.Popen], rank_pids: list[int]) -> None:
+    """Kill every rank's session (torchrun starts each in its own), then every agent's group, and reap the agents."""
+    for pid in rank_pids:
+        if session_of(pid) == pid:  # still that rank (a reused pid would lead another session)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    for a in agents:
+        if a.poll() is None:
+            try:
+                os.killpg(a.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        a.wait()
 
 
-def raise_for(ranks: list[RankResult], timeout: float) -> None:
-    """Name the rank that crashed first (its peers then fail or hang in a collective), else the ranks that hung."""
-    crashed = sorted((r for r in ranks if r.returncode not in (None, 0)), key=lambda r: r.seconds)
-    hung = [r.rank for r in ranks if r.returncode is None]
+def session_of(pid: int) -> int | None:
+    """The session id of a running process, or None once it is gone."""
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
+def raise_for(ranks: list[RankResult], watchdog: Watchdog, workdir: Path) -> None:
+    """Name the rank that crashed first (its peers then fail or hang in a collective), else those that hung."""
+    n = len(ranks)
+    crashed = sorted((r for r in ranks if r.status == "crashed"), key=lambda r: r.seconds)
+    hung = [r for r in ranks if r.status == "hung"]
+    ended = [r for r in ranks if r.status == "ended"]
     if crashed:
         r = crashed[0]
-        raise LaunchError(f"rank {r.rank} of {len(ranks)} crashed (exit code {r.returncode}):\n"
-                          f"{last_lines(r.output)}", ranks)
+        where = f" in {r.phase}" if r.phase not in ("worker", "import") else ""
+        raise LaunchError(f"rank {r.rank} of {n} crashed{where}:\n{last_lines(r.output)}{mismatch(ranks)}", ranks)
     if hung:
-        names = ("ranks " if len(hung) > 1 else "rank ") + ", ".join(str(i) for i in hung)
-        raise LaunchError(f"{names} of {len(ranks)} hung: still running after {timeout:.0f} s and killed "
-                          "(a rank waiting in a collective the others never reach? a missing barrier?)", ranks)
+        lines = [f"rank {r.rank} of {n} hung: {watchdog.hung.get(r.rank, f'was still in {r.phase}')}; killed"
+                 for r in hung]
+        raise LaunchError("\n".join(lines) + mismatch(ranks), ranks)
+    if ended:
+        r = ended[0]
+        agent = last_lines(read_log(workdir / "agent0.log"), 6)
+        raise LaunchError(f"rank {r.rank} of {n} stopped in {r.phase} without returning from worker "
+                          f"(sys.exit, os._exit or a signal?):\n{last_lines(r.output) or agent}", ranks)
+
+
+def mismatch(ranks: list[RankResult]) -> str:
+    """A hint when the ranks made different numbers of barrier calls: a collective inside `if rank == ...`."""
+    counts = {r.barriers for r in ranks}
+    if len(counts) < 2:
+        return ""
+    calls = ", ".join(f"rank {r.rank} {r.barriers}" for r in ranks)
+    return (f"\nThe ranks called dist.barrier() different numbers of times ({calls}): every rank must make the "
+            "same collective calls in the same order (is a barrier inside `if rank == 0:`?)")
+
+
+def read_log(path: Path) -> str:
+    try:
+        return path.read_bytes()[-OUTPUT_CAP:].decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def last_lines(text: str, n: int = 12) -> str:
@@ -156,46 +274,3 @@ def read_result(path: Path) -> tuple[Any, int]:
 
     data = torch.load(path, weights_only=True)
     return data["value"], data["saves"]
-
-
-def rank_main(spec_path: str) -> None:
-    """Inside one rank: count torch.save, import the student's file, build cfg, run worker, save its value."""
-    import torch
-
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    real_save, saves = torch.save, [0]
-
-    def counted_save(*args: Any, **kwargs: Any) -> Any:
-        saves[0] += 1
-        return real_save(*args, **kwargs)
-
-    torch.save = counted_save  # before the student's import, so `from torch import save` is counted too
-    student = import_path(spec["student"], "student_exercise")
-    builder = import_path(spec["builder"], "labkit_launch_builder")
-    cfg = getattr(builder, spec["fn"])(rank, world_size, **spec["args"])
-    value = student.worker(rank, world_size, cfg)
-    real_save({"value": plain(value), "saves": saves[0]}, Path(spec_path).parent / f"rank{rank}.pt")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # skip C++ static teardown: gloo's threads can abort a finished rank at exit (std::terminate)
-
-
-def plain(value: Any) -> Any:
-    """Tensors detached onto the CPU, containers kept: what weights_only can load."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().clone()
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
-
-
-if __name__ == "__main__":
-    rank_main(sys.argv[1])

@@ -22,7 +22,7 @@ def check_line(r: CheckResult, style: Callable[..., str] = _plain, width: int = 
     points = f"{_num(r.points)}/{_num(r.max_points)}" if r.counted else r.status
     title = r.title if len(r.title) <= width else r.title[: width - 1] + "…"
     lines = [f"  {style(SYMBOLS[r.status], fg=COLOURS[r.status], bold=True)} {title:<{width}} {points:>7}"]
-    if r.status != "passed" and r.message:
+    if r.message:  # why it did not pass; under a pass, what it measured
         lines += [f"      {line}" for line in r.message.splitlines()]
     if r.hint:
         lines.append(style(f"      hint: {r.hint}", fg="cyan"))
@@ -47,6 +47,8 @@ def summary(report: Report, style: Callable[..., str] = _plain) -> str:
     lines = [f"{score} · {counts} · {report.seconds:.1f} s · seed {report.seed} · sandbox {report.sandbox}"]
     if report.data:
         lines.append(f"data: {report.data}")
+    if report.only:
+        lines.append(f"only {', '.join(report.only)} ran (--only): the score is partial")
     apart = [r for r in report.results if not r.counted]
     if apart:
         lines.append(f"({len(apart)} skipped or inconclusive: they count neither for nor against the score)")

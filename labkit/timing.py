@@ -252,7 +252,8 @@ class LoadMeter:
                 continue
             pid, session = int(entry.name), int(fields[3])
             if pid in self.pids or session in self.sessions:
-                total += int(fields[11]) + int(fields[12])  # utime + stime
+                # utime + stime, and cutime + cstime: children that ended (and were reaped) stay counted as ours
+                total += sum(int(v) for v in fields[11:15])
         return total
 
 

@@ -22,14 +22,14 @@ def worker():
 
 
 @pytest.fixture
-def grade_source(worker, tmp_path) -> Callable[[str, str], Report]:
-    """grade_source("exercise1", text) -> Report, grading `text` saved as the student's file."""
+def grade_source(worker, tmp_path) -> Callable[..., Report]:
+    """grade_source("exercise1", text, only=()) -> Report, grading `text` saved as the student's file."""
 
-    def run(exercise_id: str, source: str) -> Report:
+    def run(exercise_id: str, source: str, only: tuple[str, ...] | list[str] = ()) -> Report:
         exercise = resolve(exercise_id)
         path = tmp_path / exercise.filename
         path.write_text(source, encoding="utf-8")
-        return grade(exercise, path, worker=worker)
+        return grade(exercise, path, worker=worker, only=only)
 
     return run
 

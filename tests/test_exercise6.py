@@ -20,6 +20,10 @@ WORKER_EDITS = {
                                       'torch.save(model.state_dict(), cfg["checkpoint"])'),
     "rank_1_crashes": ("    cuda = torch.cuda.is_available()\n",
                        "    assert rank == 0, 'only rank 0 is ready'\n    cuda = torch.cuda.is_available()\n"),
+    "local_rank_as_rank": ("rank=rank, world_size", "rank=int(__import__('os').environ['LOCAL_RANK']), world_size"),
+    "no_sampler_every_rank_trains_everything": ("sampler=sampler)", "shuffle=False)"),
+    "epoch_time_divided_by_world_size": ("epoch_seconds.append(time.perf_counter() - start)",
+                                         "epoch_seconds.append((time.perf_counter() - start) / world_size)"),
 }
 
 WRONG = {
@@ -28,6 +32,9 @@ WRONG = {
     "checkpoint_keeps_module_prefix": (["checkpoint_rank0"], ["keeps the 'module.' prefix"]),
     "rank_1_crashes": (["ddp_equals_single_process"], ["rank 1 of 2 crashed"]),
     "shard_without_padding": (["shard_matches_sampler"], ["pads by wrapping"]),
+    "local_rank_as_rank": (["two_nodes_same_result"], ["two torchrun nodes"]),
+    "no_sampler_every_rank_trains_everything": (["two_workers_faster"], ["expected at least 1.4x"]),
+    "epoch_time_divided_by_world_size": (["two_workers_faster"], ["not divided or estimated"]),
 }
 
 
@@ -44,7 +51,7 @@ def patched(solution: str, mistake: str) -> str:
 @pytest.mark.parametrize("mistake", sorted(WRONG))
 def test_wrong_answer_fails_its_check_and_says_why(grade_source, solution_source, mistake):
     names, phrases = WRONG[mistake]
-    report = grade_source("exercise6", patched(solution_source("exercise6"), mistake))
+    report = grade_source("exercise6", patched(solution_source("exercise6"), mistake), only=names)
     for name, phrase in zip(names, phrases, strict=True):
         failed = result(report, name)
         assert failed.status == "failed", (name, failed.status, failed.message)

@@ -24,6 +24,13 @@ def worker(rank, world_size, cfg):
         child = subprocess.Popen(["sleep", "600"])
         open(cfg["pidfile"], "w").write(str(child.pid))
         time.sleep(600)
+    if cfg.get("wrong_world"):  # a world of 3 that only 2 ranks ever join
+        dist.init_process_group("gloo", rank=rank, world_size=3)
+    if cfg.get("barrier_on_rank0"):
+        dist.init_process_group("gloo", rank=rank, world_size=world_size)
+        if rank == 0:
+            dist.barrier()
+        time.sleep(30 if rank == 1 else 0)  # rank 1 never reaches the barrier
     if cfg.get("solo"):  # no collective: the other ranks finish while one hangs
         return {"rank": rank}
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
@@ -77,7 +84,7 @@ def test_a_hanging_rank_is_killed_with_its_children_and_named(files, tmp_path):
         launch(student, 2, builder, "build", cfg, tmp_path / "run", timeout=15)
     assert time.monotonic() - start < 40  # 15 s for rank 0 to finish even on a loaded machine, then the kill
     assert str(info.value).startswith("rank 1 of 2 hung")
-    assert [r.returncode for r in info.value.ranks] == [0, None]
+    assert [r.status for r in info.value.ranks] == ["done", "hung"]
     deadline = time.monotonic() + 10
     while not gone(int(pidfile.read_text())) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -102,3 +109,32 @@ def test_two_launches_at_once_do_not_collide(files, tmp_path):
     assert all(not isinstance(r, Exception) for r in results.values()), results
     ports = {v["port"] for r in results.values() for v in r.values}
     assert len(ports) == 2 and all(float(v["sum"]) == 3.0 for r in results.values() for v in r.values)
+
+
+def test_two_nodes_meet_through_a_c10d_rendezvous(files, tmp_path):
+    student, builder = files
+    done = launch(student, 2, builder, "build", {}, tmp_path / "run", timeout=90, nodes=2)
+    assert [float(v["sum"]) for v in done.values] == [3.0, 3.0] and [v["rank"] for v in done.values] == [0, 1]
+    assert (tmp_path / "run" / "agent1.log").exists()  # two torchrun agents, one per node
+    with pytest.raises(ValueError, match="evenly"):
+        launch(student, 3, builder, "build", {}, tmp_path / "odd", nodes=2)
+
+
+def test_process_group_start_has_its_own_deadline(files, tmp_path):
+    student, builder = files
+    start = time.monotonic()
+    with pytest.raises(LaunchError) as info:
+        launch(student, 2, builder, "build", {"wrong_world": True}, tmp_path / "run", timeout=120, start_timeout=8)
+    assert time.monotonic() - start < 60  # the start deadline, not the whole launch's
+    assert "init_process_group for the other ranks to join" in str(info.value)
+    assert {r.status for r in info.value.ranks} == {"hung"}
+
+
+def test_a_barrier_only_rank_0_reaches_is_named(files, tmp_path):
+    student, builder = files
+    with pytest.raises(LaunchError) as info:
+        launch(student, 2, builder, "build", {"barrier_on_rank0": True}, tmp_path / "run", timeout=120,
+               barrier_timeout=6)
+    message = str(info.value)
+    assert "rank 0 of 2 hung: waited" in message and "dist.barrier() #1" in message, message
+    assert "rank 0 1, rank 1 0" in message and "if rank == 0:" in message, message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import torch
@@ -9,9 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DistributedSampler, TensorDataset
 
-from labkit.checks import check, expect, expect_close, fail, probe
+from labkit.checks import check, expect, expect_close, fail, inconclusive, probe
 
-LAUNCH_SECONDS = 60.0  # the watchdog's deadline for one launch; a healthy one takes a few seconds
+LAUNCH_SECONDS = 60.0  # the watchdog's deadline for one launch; a healthy one takes about ten seconds
+RESNET = {"n": 1024, "global_batch": 256, "base": 16, "epochs": 3}  # epoch 0 warms up; 1 and 2 are timed
+SPEEDUP_PLAN = (1, 2, 2, 1)  # workers per launch, interleaved ABBA: a drift in machine speed hits both alike
+SPEEDUP_TARGET = 1.4  # measured on an idle two-core machine: about 1.9x
 
 
 def tiny_net(seed: int) -> nn.Sequential:
@@ -35,6 +39,16 @@ def build_cfg(rank: int, world_size: int, seed: int, n: int, epochs: int, batch_
     """cfg as CURRICULUM.md fixes it, built inside each rank: a model factory cannot travel between processes."""
     return {"model": lambda: tiny_net(seed), "dataset": tiny_data(seed, n), "epochs": epochs,
             "batch_size": batch_size, "lr": lr, "seed": seed, "checkpoint": checkpoint}
+
+
+def build_resnet_cfg(rank: int, world_size: int, seed: int, n: int, global_batch: int, base: int, epochs: int,
+                     checkpoint: str) -> dict:
+    """The timing problem: the grader's small ResNet-18 on synthetic 28x28 images, the global batch split evenly."""
+    from labkit.data import synthetic
+    from labkit.models import small_resnet
+
+    return {"model": lambda: small_resnet(base, seed=seed), "dataset": synthetic(n, seed), "epochs": epochs,
+            "batch_size": global_batch // world_size, "lr": 0.05, "seed": seed, "checkpoint": checkpoint}
 
 
 def sampler_indices(n: int, world_size: int, rank: int, epoch: int, seed: int, shuffle: bool = True) -> list[int]:
@@ -64,15 +78,15 @@ def reference(args: dict, world_size: int) -> dict:
 # --- probes (run in the child, next to the student's module) ---------------------------
 
 @probe
-def run_ddp(mod, world_size: int, args: dict, gpus: bool = False) -> dict:
-    """Launch the student's worker on `world_size` fresh processes and bring back what they left."""
+def run_ddp(mod, world_size: int, args: dict, gpus: bool = False, nodes: int = 1) -> dict:
+    """Launch the student's worker with torchrun on `world_size` ranks over `nodes` agents; return what they left."""
     from labkit.launch import LaunchError, launch
 
     workdir = Path.cwd() / "ddp"
     args = dict(args, checkpoint=str(workdir / "checkpoint.pt"))
     try:
         done = launch(Path(mod.__file__), world_size, Path(__file__), "build_cfg", args, workdir,
-                      timeout=LAUNCH_SECONDS, gpus=gpus)
+                      timeout=LAUNCH_SECONDS, gpus=gpus, nodes=nodes)
     except LaunchError as exc:
         return {"error": str(exc)}
     ckpt = Path(args["checkpoint"])
@@ -86,21 +100,43 @@ def run_ddp(mod, world_size: int, args: dict, gpus: bool = False) -> dict:
             "checkpoint": loaded, "load_error": load_error, "exists": ckpt.exists()}
 
 
-def launch_two(sub, gpus: bool = False) -> tuple[dict, dict]:
+@probe
+def time_ddp(mod, plan: list[int], args: dict) -> dict:
+    """Launch the timing problem once per entry of `plan` (workers per launch), watching the machine's load."""
+    from labkit.launch import LaunchError, launch
+    from labkit.timing import LoadMeter
+
+    runs = []
+    with LoadMeter() as meter:  # ranks that ended are still counted as ours (their parents' cutime)
+        for i, world_size in enumerate(plan):
+            workdir = Path.cwd() / f"speed{i}"
+            try:
+                done = launch(Path(mod.__file__), world_size, Path(__file__), "build_resnet_cfg",
+                              dict(args, checkpoint=str(workdir / "checkpoint.pt")), workdir, timeout=LAUNCH_SECONDS)
+            except LaunchError as exc:
+                return {"error": f"{world_size} worker(s): {exc}"}
+            runs.append({"world_size": world_size, "worker_seconds": [r.worker_seconds for r in done.ranks],
+                         "epoch_seconds": [v.get("epoch_seconds") if isinstance(v, dict) else None
+                                           for v in done.values]})
+    return {"error": "", "runs": runs, "busy": meter.result.busy(), "load": meter.result.describe()}
+
+
+def launch_two(sub, gpus: bool = False, nodes: int = 1) -> tuple[dict, dict]:
     """Two ranks on a fresh small problem: (args, probe result); a crash or hang fails the check naming the rank."""
     args = {"seed": sub.rng.randrange(2**20), "n": sub.rng.choice([61, 64, 70]), "epochs": 3,
             "batch_size": sub.rng.choice([4, 8]), "lr": 0.1}
-    got = sub.probe("run_ddp", 2, args, gpus)
+    got = sub.probe("run_ddp", 2, args, gpus, nodes)
     if got["error"]:
-        fail(f"worker on 2 ranks: {got['error']}")
+        how = "two torchrun nodes" if nodes > 1 else "2 ranks"
+        fail(f"worker on {how}: {got['error']}")
     for r, v in enumerate(got["values"]):
         expect(isinstance(v, dict) and all(k in v for k in ("rank", "epoch_indices", "state_dict")),
                f"rank {r}: worker must return a dict with rank, epoch_indices, epoch_seconds, state_dict")
     return args, got
 
 
-def judge_equal_to_single(sub, gpus: bool) -> None:
-    args, got = launch_two(sub, gpus)
+def judge_equal_to_single(sub, gpus: bool, nodes: int = 1) -> None:
+    args, got = launch_two(sub, gpus, nodes)
     want = reference(args, 2)
     for r, v in enumerate(got["values"]):
         state = v["state_dict"]
@@ -184,3 +220,51 @@ def checkpoint_rank0(sub):
        timeout=120)
 def ddp_nccl(sub):
     judge_equal_to_single(sub, gpus=True)
+
+
+@check(points=2, title="the same result when launched as two torchrun nodes (c10d rendezvous, 127.0.0.1)",
+       hint="Use the rank and world_size worker receives (torchrun's RANK and WORLD_SIZE): LOCAL_RANK is the rank "
+            "within one node, 0 on both nodes here.", timeout=120)
+def two_nodes_same_result(sub):
+    judge_equal_to_single(sub, gpus=False, nodes=2)
+
+
+def epoch_times(run: dict, epochs: int) -> list[float]:
+    """Per timed epoch, the slowest rank's seconds (an epoch ends when every rank has ended it)."""
+    for rank, seconds in enumerate(run["epoch_seconds"]):
+        ok = isinstance(seconds, list) and len(seconds) == epochs and all(
+            isinstance(s, (int, float)) and s > 0 for s in seconds)
+        expect(ok, f"{run['world_size']} worker(s), rank {rank}: epoch_seconds should hold {epochs} positive "
+                   f"numbers (time.perf_counter() around each epoch's loop), got {seconds!r}")
+        spent = sum(seconds)
+        expect(spent <= run["worker_seconds"][rank] + 0.3, f"rank {rank}'s epoch_seconds add up to {spent:.1f} s, "
+               f"but its worker ran {run['worker_seconds'][rank]:.1f} s by the launcher's clock")
+    return [max(s[e] for s in run["epoch_seconds"]) for e in range(1, epochs)]
+
+
+@check(points=3, title="two one-thread workers train the small ResNet at least 1.4x faster than one",
+       hint="Each rank must train only its shard (DistributedSampler) with the per-rank cfg['batch_size'], and "
+            "epoch_seconds must time the epoch's loop alone.", timeout=300)
+def two_workers_faster(sub):
+    args = dict(RESNET, seed=sub.rng.randrange(2**20))
+    got = sub.probe("time_ddp", list(SPEEDUP_PLAN), args)
+    if got["error"]:
+        fail(f"timing launch with {got['error']}")
+    by = {1: [], 2: []}
+    launcher = {1: [], 2: []}
+    for run in got["runs"]:
+        by[run["world_size"]] += epoch_times(run, args["epochs"])
+        launcher[run["world_size"]].append(max(run["worker_seconds"]))
+    one, two = statistics.median(by[1]), statistics.median(by[2])
+    speedup, wall = one / two, statistics.median(launcher[1]) / statistics.median(launcher[2])
+    measured = (f"one worker {one:.2f} s per epoch, two workers {two:.2f} s: {speedup:.2f}x "
+                f"(median of {len(by[1])} epochs each, warm-up excluded)")
+    expect(speedup <= 1.5 * wall, f"{measured}, but the workers' run times, on the launcher's clock, give only "
+           f"{wall:.2f}x: epoch_seconds must be each epoch's real wall time, not divided or estimated")
+    if speedup < SPEEDUP_TARGET:
+        if got["busy"]:
+            inconclusive(f"{measured}, below {SPEEDUP_TARGET}x, but the machine was busy: {got['load']}; "
+                         "check again when nothing else runs")
+        fail(f"{measured}; expected at least {SPEEDUP_TARGET}x. Does each rank train only its shard "
+             "(DistributedSampler) with batch_size=cfg['batch_size'] (already the per-rank share)?")
+    sub.note(f"{measured}; efficiency {speedup / 2:.0%}")
