@@ -12,6 +12,7 @@ import click
 import labkit
 from labkit.catalog import Exercise, all_exercises, resolve
 from labkit.cli_course import bench, data, run
+from labkit.cli_grade import grade, submit
 from labkit.cli_options import UsageFailure, exercise_argument, friendly, report_options, workspace_option
 from labkit.workspace import WorkspaceError, find, init
 
@@ -157,6 +158,7 @@ def check(exercises: tuple[str, ...], every: bool, file_: Path | None, only: tup
             reports.append(report)
             ok &= report.ok
             if ws is not None and not only:  # a partial run says nothing about the exercise's progress
+                ws.save_report(ex, rep.to_json(report))
                 ws.record(ex, report.score, report.max_score, report.ok and report.score == report.max_score)
             if not as_json:
                 click.echo(rep.summary(report, style) + "\n")
@@ -271,6 +273,8 @@ def doctor(as_json: bool, strict: bool) -> None:
 cli.add_command(data)
 cli.add_command(run)
 cli.add_command(bench)
+cli.add_command(grade)
+cli.add_command(submit)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from labkit.catalog import CatalogError, Exercise
 from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, collect
+from labkit.hidden import apply as add_instructor_checks
 from labkit.runner import ChildGone, ImportFailed, Limits, Session, StudentError, Worker
 from labkit.worker import import_path
 
@@ -58,6 +59,8 @@ class Report:
     fingerprint: dict = field(default_factory=dict)
     data: str | None = None  # which data the checks trained on, when they train
     only: list[str] = field(default_factory=list)  # when set, the only checks that ran (the score is partial)
+    reveal_hidden: bool = False  # the instructor lets students see hidden checks' names and messages
+    withheld: int = 0  # in a student's view: how many hidden checks were left out
 
     @property
     def score(self) -> float:
@@ -138,6 +141,11 @@ def load_checks(exercise: Exercise) -> tuple[list[CheckSpec], ModuleType]:
     return checks, module
 
 
+def checks_file_of(spec: CheckSpec) -> Path:
+    """The file that defines a check: its probes live there too (the exercise's, or an instructor's)."""
+    return Path(spec.fn.__code__.co_filename).resolve()
+
+
 def limits_for(exercise: Exercise, gpus: int, scale: float = 1.0) -> Limits:
     call = exercise.call_seconds * scale
     return Limits(call_seconds=call, import_seconds=exercise.import_seconds * scale,
@@ -147,7 +155,7 @@ def limits_for(exercise: Exercise, gpus: int, scale: float = 1.0) -> Limits:
 
 def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sandbox: str = "none",
           on_result: Callable[[CheckResult], None] | None = None, time_scale: float = 1.0,
-          only: Collection[str] = ()) -> Report:
+          only: Collection[str] = (), checks_dir: Path | None = None) -> Report:
     """Run every check of `exercise` (or those named in `only`) against the file `student`, a fresh child each."""
     from labkit.devices import cuda_count, fingerprint
 
@@ -156,7 +164,7 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     sha = file_sha256(student)
     report = Report(exercise.id, exercise.title, str(student), sha, seed_for(exercise.id, sha), sandbox,
                     data=exercise.data, only=sorted(only))
-    checks, _ = load_checks(exercise)
+    checks, report.reveal_hidden = add_instructor_checks(exercise.id, load_checks(exercise)[0], checks_dir)
     unknown = set(only) - {c.name for c in checks}
     if unknown:
         raise CatalogError(f"{exercise.id} has no check named {', '.join(sorted(unknown))}; its checks: "
@@ -204,7 +212,7 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
     try:
         if spec.timeout:  # a slow check gets CPU time in proportion to its own wall-clock limit
             limits = replace(limits, cpu_seconds=max(limits.cpu_seconds, int(spec.timeout * 4)))
-        session = worker.session(student=student, checks=exercise.checks_file.resolve(), module=exercise.id,
+        session = worker.session(student=student, checks=checks_file_of(spec), module=exercise.id,
                                  workdir=workdir, limits=limits, seed=check_seed)
         session.open()
         sub = Submission(session, check_seed, workdir, gpus, spec.timeout)

@@ -236,8 +236,11 @@ def raise_for(ranks: list[RankResult], watchdog: Watchdog, workdir: Path) -> Non
         where = f" in {r.phase}" if r.phase not in ("worker", "import") else ""
         raise LaunchError(f"rank {r.rank} of {n} crashed{where}:\n{last_lines(r.output)}{mismatch(ranks)}", ranks)
     if hung:
-        lines = [f"rank {r.rank} of {n} hung: {watchdog.hung.get(r.rank, f'was still in {r.phase}')}; killed"
-                 for r in hung]
+        lines = []
+        for r in hung:
+            lines.append(f"rank {r.rank} of {n} hung: {watchdog.hung.get(r.rank, f'was still in {r.phase}')}; killed")
+            if r.output.strip():
+                lines += [f"  rank {r.rank} printed: {line}" for line in last_lines(r.output, 4).splitlines()]
         raise LaunchError("\n".join(lines) + mismatch(ranks), ranks)
     if ended:
         r = ended[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from dataclasses import replace
 
 from labkit.engine import CheckResult, Report
 
@@ -15,6 +16,23 @@ OUTPUT_LINES = 8  # lines of the student's own output shown under a failing chec
 
 def _plain(text: str, **_: object) -> str:
     return text
+
+
+def student_view(report: Report) -> Report:
+    """What a student may see: hidden checks left out (unless the instructor reveals them), counted in `withheld`."""
+    if report.reveal_hidden:
+        return report
+    shown = [r for r in report.results if not r.hidden]
+    return replace(report, results=shown, withheld=len(report.results) - len(shown))
+
+
+def hidden_note(report: Report) -> str:
+    """Tell a student that hidden checks exist, once every visible check passes (before, they have work to do)."""
+    if not report.withheld or report.count("failed") or report.count("error"):
+        return ""
+    plural = "s" if report.withheld > 1 else ""
+    return (f"Every visible check passes. {report.withheld} hidden check{plural} also grade{'' if plural else 's'} "
+            "this exercise: test the cases the statement describes beyond those shown.")
 
 
 def check_line(r: CheckResult, style: Callable[..., str] = _plain, width: int = 70) -> str:
@@ -49,6 +67,8 @@ def summary(report: Report, style: Callable[..., str] = _plain) -> str:
         lines.append(f"data: {report.data}")
     if report.only:
         lines.append(f"only {', '.join(report.only)} ran (--only): the score is partial")
+    if hidden_note(report):
+        lines.append(hidden_note(report))
     apart = [r for r in report.results if not r.counted]
     if apart:
         lines.append(f"({len(apart)} skipped or inconclusive: they count neither for nor against the score)")
@@ -119,7 +139,7 @@ def to_gradescope(reports: list[Report]) -> dict:
             if r.hint and r.status in ("failed", "error"):
                 output += f"\nhint: {r.hint}"
             test = {"name": f"{report.exercise}: {r.title}", "output": output,
-                    "visibility": "hidden" if r.hidden else "visible"}
+                    "visibility": "hidden" if r.hidden and not report.reveal_hidden else "visible"}
             if r.counted:  # skipped and inconclusive checks carry no points either way
                 test.update(score=r.points, max_score=r.max_points,
                             status="passed" if r.status == "passed" else "failed")
@@ -127,8 +147,10 @@ def to_gradescope(reports: list[Report]) -> dict:
     return {
         "score": sum(r.score for r in reports), "max_score": sum(r.max_score for r in reports),
         "execution_time": round(sum(r.seconds for r in reports), 2),
-        "output": "; ".join(f"{r.exercise}: seed {r.seed}, sha256 {r.sha256[:12]}, sandbox {r.sandbox}"
-                            + (f", data {r.data}" if r.data else "") for r in reports),
+        "output": "\n".join(f"{r.exercise}: seed {r.seed}, sha256 {r.sha256[:12]}, sandbox {r.sandbox}"
+                             + (f", data {r.data}" if r.data else "")
+                             + (f"\n{hidden_note(student_view(r))}" if hidden_note(student_view(r)) else "")
+                             for r in reports),
         "tests": tests,
     }
 

@@ -106,6 +106,18 @@ class Workspace:
         self._save(state)
         return p
 
+    def report_file(self, exercise: Exercise) -> Path:
+        """Where the latest full check report of an exercise is kept (for `labkit submit`)."""
+        return self.root / ".labkit" / "reports" / f"{exercise.id}.json"
+
+    def save_report(self, exercise: Exercise, report_json: str) -> None:
+        """Keep the latest check report, written atomically."""
+        path = self.report_file(exercise)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(report_json, encoding="utf-8")
+        os.replace(tmp, path)
+
     def next_hint(self, exercise: Exercise) -> tuple[int, str]:
         """The next hint (1-based number and text); the last one repeats once all are shown."""
         if not exercise.hints:

@@ -36,7 +36,8 @@ def run(tmp_path, monkeypatch):
 
 def test_every_command_has_help_with_an_example(run):
     commands = [([name], c) for name, c in cli.commands.items()]
-    commands += [(["data", name], c) for name, c in cli.commands["data"].commands.items()]
+    for group, g in cli.commands.items():
+        commands += [([group, name], c) for name, c in getattr(g, "commands", {}).items()]
     for path, command in commands:
         assert command.help and "Example" in command.help, path
         assert run(*path, "--help").exit_code == 0
@@ -169,3 +170,36 @@ def test_full_run_refuses_on_cpu_and_for_other_exercises(run, tmp_path, monkeypa
     (tmp_path / "exercise4.py").write_text((TOY.parent.parent / "solutions" / "exercise4.py").read_text())
     out = run("run", "4", "--full")
     assert out.exit_code == 1 and "no CUDA device here" in out.output and "Traceback" not in out.output
+
+
+def test_only_runs_the_named_checks_and_says_the_score_is_partial(run, tmp_path):
+    run("init")
+    run("start", "99")
+    (tmp_path / "exercise99.py").write_text(SOLUTION)
+    result = run("check", "99", "--only", "adds", "--only", "builds")
+    assert result.exit_code == 0 and "Score 2/2" in result.output and "the score is partial" in result.output
+    assert "scale returns a tensor" not in result.output
+    assert "(not started)" not in run("list").output and "2/2" not in run("list").output  # progress untouched
+    unknown = run("check", "99", "--only", "nope")
+    assert unknown.exit_code == 2 and "no check named nope" in unknown.output
+
+
+def test_submit_packs_the_file_its_report_and_the_environment(run, tmp_path):
+    import zipfile
+
+    run("init")
+    run("start", "99")
+    (tmp_path / "exercise99.py").write_text(SOLUTION)
+    assert run("check", "99").exit_code == 0
+    result = run("submit", "99")
+    assert result.exit_code == 0 and "checking it now" not in result.output, result.output
+    with zipfile.ZipFile(tmp_path / "exercise99-submission.zip") as z:
+        assert sorted(z.namelist()) == ["environment.json", "exercise99.py", "manifest.json", "report.json"]
+        report, manifest = json.loads(z.read("report.json")), json.loads(z.read("manifest.json"))
+        assert z.read("exercise99.py").decode() == SOLUTION and "torch" in json.loads(z.read("environment.json"))
+    assert report["sha256"] == manifest["sha256"] and report["score"] == manifest["score"] == 5
+    (tmp_path / "exercise99.py").write_text(SOLUTION + "# changed after the check\n")
+    again = run("submit", "99", "-o", "again.zip")
+    assert again.exit_code == 0 and "checking it now" in again.output
+    with zipfile.ZipFile(tmp_path / "again.zip") as z:
+        assert json.loads(z.read("report.json"))["sha256"] == json.loads(z.read("manifest.json"))["sha256"]

@@ -1,0 +1,157 @@
+"""Grading a class (`labkit grade`) and handing work in (`labkit submit`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import click
+
+from labkit.catalog import resolve
+from labkit.cli_options import UsageFailure, exercise_argument, friendly, workspace_option
+from labkit.workspace import find
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+@click.command()
+@click.argument("submissions", type=click.Path(exists=True, path_type=Path))
+@click.option("--exercise", "-e", required=True, help="The exercise every submission answers (exercise2, ex2, 2).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
+              help="Submissions graded at once (default: the number of cores).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("grades"), show_default=True,
+              help="Results folder; rerunning into it grades only what is missing or changed.")
+@click.option("--checks-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Instructor checks: DIR/EXERCISE/checks.py and visibility.toml (hidden checks).")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with id and name columns: names in the results, missing students flagged.")
+@click.option("--format", "formats", type=click.Choice(["gradescope", "junit"]), multiple=True,
+              help="Also write Gradescope results.json per student, or one JUnit XML file (repeatable).")
+@click.option("--max-bytes", type=int, default=1_000_000, show_default=True, hidden=True)
+@friendly
+def grade(submissions: Path, exercise: str, jobs: int | None, out: Path, checks_dir: Path | None,
+          roster: Path | None, formats: tuple[str, ...], max_bytes: int) -> None:
+    """Grade a whole class: a folder (one subfolder or file per student) or an LMS .zip.
+
+    Understands Canvas downloads (name_userid_submissionid_file.py) and Gradescope's
+    submission export. Writes OUT/students/ID.json (full results), OUT/feedback/ID.txt
+    (what the student may see: hidden checks withheld), OUT/grades.csv and
+    OUT/summary.png, and prints the class summary. A crashing or hanging submission
+    never stops the batch; a killed batch resumes where it stopped.
+
+    \b
+    Example:
+        labkit grade submissions.zip --exercise exercise2 --roster roster.csv
+    """
+    from labkit import report as rep
+    from labkit import summary
+    from labkit.batch import as_report, grades_csv, run_batch, with_roster, write_atomic
+    from labkit.intake import IntakeError, collect, missing, read_roster
+
+    ex = resolve(exercise)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    jobs = jobs or cores
+    try:
+        names = read_roster(roster) if roster else {}
+        with tempfile.TemporaryDirectory(prefix="labkit-staging-") as staging:
+            entries = collect(submissions, Path(staging), filename=ex.filename, max_bytes=max_bytes)
+            if not entries:
+                raise UsageFailure(f"no submissions found in {submissions}")
+            click.echo(f"{ex.id}: {len(entries)} submission(s), {jobs} job(s); results in {out}/", err=True)
+            outcomes = run_batch(entries, ex, out, jobs=jobs, checks_dir=checks_dir, on_progress=_progress_printer())
+    except IntakeError as exc:
+        raise UsageFailure(str(exc)) from None
+    outcomes = with_roster(outcomes, names, ex)
+    write_atomic(out / "grades.csv", grades_csv(outcomes))
+    summary.plot(outcomes, out / "summary.png", ex.id)
+    reports = [as_report(o.report) for o in outcomes if o.report]
+    if "junit" in formats:
+        write_atomic(out / "junit.xml", rep.to_junit(reports))
+    if "gradescope" in formats:
+        _write_gradescope(outcomes, out)
+    click.echo(summary.table(outcomes, ex.id))
+    if names and missing(entries, names):
+        click.echo(f"{len(missing(entries, names))} student(s) on the roster submitted nothing", err=True)
+    click.echo(f"wrote {out / 'grades.csv'}, {out / 'summary.png'}, {out}/students/, {out}/feedback/", err=True)
+
+
+def _write_gradescope(outcomes: list, out: Path) -> None:
+    """One Gradescope results.json per student (instructors import them or compare with Gradescope's own)."""
+    from labkit.batch import as_report, write_atomic
+    from labkit.intake import safe_id
+    from labkit.report import to_gradescope
+
+    for o in outcomes:
+        if o.report:
+            data = to_gradescope([as_report(o.report)])
+        else:
+            data = {"score": 0, "execution_time": 0, "output": f"Not graded: {o.error}", "tests": []}
+        write_atomic(out / "gradescope" / f"{safe_id(o.student)}.json", json.dumps(data, indent=2))
+
+
+def _progress_printer():
+    """A one-line progress bar with an ETA on a terminal; a line per student otherwise (logs, CI)."""
+    tty = sys.stderr.isatty()
+
+    def show(p) -> None:
+        width = 24
+        filled = round(width * p.done / p.total)
+        o = p.last
+        what = f"{o.score:g}/{o.max_score:g}" if o.status == "graded" else o.status
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} · {o.student}: {what} · "
+                f"ETA {_clock(p.eta)}")
+        click.echo(("\r" + line.ljust(79)) if tty else line, err=True, nl=not tty or p.done == p.total)
+
+    return show
+
+
+@click.command()
+@exercise_argument
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The zip to write (default: EXERCISE-submission.zip in the current folder).")
+@workspace_option
+@friendly
+def submit(exercise: str, output: Path | None, workspace: Path | None) -> None:
+    """Pack your exercise file with its latest check report and your environment, ready to upload.
+
+    Checks the file first when it changed since your last `labkit check`.
+
+    Example: labkit submit exercise2
+    """
+    from labkit import report as rep
+    from labkit.devices import fingerprint
+    from labkit.engine import file_sha256
+    from labkit.engine import grade as grade_file
+
+    ex, ws = resolve(exercise), find(workspace)
+    path = ws.file(ex)
+    if not path.is_file():
+        raise UsageFailure(f"{path} does not exist: run `labkit start {ex.id}` first")
+    sha = file_sha256(path)
+    saved = ws.report_file(ex)
+    report_json = saved.read_text(encoding="utf-8") if saved.is_file() else ""
+    if not report_json or json.loads(report_json).get("sha256") != sha:
+        click.echo(f"{path.name} changed since its last check: checking it now…", err=True)
+        report = grade_file(ex, path)
+        report_json = rep.to_json(report)
+        ws.save_report(ex, report_json)
+    data = json.loads(report_json)
+    output = output or Path(f"{ex.id}-submission.zip")
+    manifest = {"exercise": ex.id, "file": ex.filename, "sha256": sha, "score": data.get("score"),
+                "max_score": data.get("max_score"), "packed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    tmp = output.with_name(f".{output.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(path, ex.filename)
+        z.writestr("report.json", report_json)
+        z.writestr("environment.json", json.dumps(fingerprint().as_dict(), indent=2))
+        z.writestr("manifest.json", json.dumps(manifest, indent=2))
+    os.replace(tmp, output)
+    click.echo(f"wrote {output}: {ex.filename} (sha256 {sha[:12]}), its report "
+               f"({data.get('score', 0):g}/{data.get('max_score', 0):g}) and your environment")
