@@ -126,7 +126,7 @@ def grade_entry(entry: Entry, exercise: Exercise, worker: object, checks_dir: Pa
 
 
 def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int = 1, checks_dir: Path | None = None,
-              on_progress: Callable[[Progress], None] | None = None) -> list[Outcome]:
+              sandbox: str = "auto", on_progress: Callable[[Progress], None] | None = None) -> list[Outcome]:
     """Grade every entry with `jobs` workers in parallel; write each result as it comes; return them all."""
     from labkit.engine import file_sha256
     from labkit.runner import Worker
@@ -155,7 +155,7 @@ def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int 
                 on_progress(Progress(len(outcomes), len(entries), reused, outcome, time.monotonic() - started))
 
     def work() -> None:
-        with Worker() as worker:  # one warm worker (torch imported once) per job
+        with Worker(sandbox) as worker:  # one warm worker (torch imported once) per job
             while True:
                 try:
                     entry = todo.get_nowait()

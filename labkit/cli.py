@@ -13,7 +13,14 @@ import labkit
 from labkit.catalog import Exercise, all_exercises, resolve
 from labkit.cli_course import bench, data, run
 from labkit.cli_grade import grade, submit
-from labkit.cli_options import UsageFailure, exercise_argument, friendly, report_options, workspace_option
+from labkit.cli_options import (
+    UsageFailure,
+    exercise_argument,
+    friendly,
+    report_options,
+    sandbox_option,
+    workspace_option,
+)
 from labkit.workspace import WorkspaceError, find, init
 
 
@@ -126,11 +133,12 @@ def hint(exercise: str, workspace: Path | None) -> None:
 @click.option("--file", "file_", type=click.Path(dir_okay=False, path_type=Path),
               help="Grade this file instead of the workspace's (no workspace needed).")
 @click.option("--only", multiple=True, metavar="CHECK", help="Run only this check (repeatable); the score is partial.")
+@sandbox_option
 @report_options
 @workspace_option
 @friendly
-def check(exercises: tuple[str, ...], every: bool, file_: Path | None, only: tuple[str, ...], as_json: bool,
-          junit: Path | None, gradescope: Path | None, workspace: Path | None) -> None:
+def check(exercises: tuple[str, ...], every: bool, file_: Path | None, only: tuple[str, ...], sandbox: str,
+          as_json: bool, junit: Path | None, gradescope: Path | None, workspace: Path | None) -> None:
     """Grade an exercise: a line per check, the score, and hints on failures.
 
     Exit status: 0 when no check failed or errored, 1 otherwise, 2 for usage errors.
@@ -149,7 +157,7 @@ def check(exercises: tuple[str, ...], every: bool, file_: Path | None, only: tup
 
     ok, reports = True, []
     style = click.style if not as_json else (lambda text, **_: text)
-    with Worker() as worker:
+    with Worker(sandbox) as worker:
         for ex, path, ws in jobs:
             if not as_json:
                 click.echo(rep.header_line(ex.id, ex.title, style))

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from labkit.catalog import resolve
-from labkit.cli_options import UsageFailure, exercise_argument, friendly, workspace_option
+from labkit.cli_options import UsageFailure, exercise_argument, friendly, sandbox_option, workspace_option
 from labkit.workspace import find
 
 
@@ -35,9 +35,10 @@ def _clock(seconds: float) -> str:
 @click.option("--format", "formats", type=click.Choice(["gradescope", "junit"]), multiple=True,
               help="Also write Gradescope results.json per student, or one JUnit XML file (repeatable).")
 @click.option("--max-bytes", type=int, default=1_000_000, show_default=True, hidden=True)
+@sandbox_option
 @friendly
 def grade(submissions: Path, exercise: str, jobs: int | None, out: Path, checks_dir: Path | None,
-          roster: Path | None, formats: tuple[str, ...], max_bytes: int) -> None:
+          roster: Path | None, formats: tuple[str, ...], max_bytes: int, sandbox: str) -> None:
     """Grade a whole class: a folder (one subfolder or file per student) or an LMS .zip.
 
     Understands Canvas downloads (name_userid_submissionid_file.py) and Gradescope's
@@ -65,7 +66,8 @@ def grade(submissions: Path, exercise: str, jobs: int | None, out: Path, checks_
             if not entries:
                 raise UsageFailure(f"no submissions found in {submissions}")
             click.echo(f"{ex.id}: {len(entries)} submission(s), {jobs} job(s); results in {out}/", err=True)
-            outcomes = run_batch(entries, ex, out, jobs=jobs, checks_dir=checks_dir, on_progress=_progress_printer())
+            outcomes = run_batch(entries, ex, out, jobs=jobs, checks_dir=checks_dir, sandbox=sandbox,
+                                 on_progress=_progress_printer())
     except IntakeError as exc:
         raise UsageFailure(str(exc)) from None
     outcomes = with_roster(outcomes, names, ex)

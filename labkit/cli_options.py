@@ -9,6 +9,7 @@ import click
 
 from labkit.catalog import CatalogError
 from labkit.runner import WorkerFailed
+from labkit.sandbox import SandboxError
 from labkit.workspace import WorkspaceError
 
 
@@ -25,7 +26,7 @@ def friendly(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (CatalogError, WorkspaceError, WorkerFailed) as exc:
+        except (CatalogError, WorkspaceError, WorkerFailed, SandboxError) as exc:
             raise UsageFailure(str(exc)) from None
 
     return wrapper
@@ -53,3 +54,8 @@ def report_options(fn):
 def data_dir_option(fn):
     return click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
                         help="Where Fashion-MNIST lives (default: $LABKIT_DATA, else ~/.cache/labkit/data).")(fn)
+
+
+def sandbox_option(fn):
+    return click.option("--sandbox", type=click.Choice(["auto", "bwrap", "none"]), default="auto", show_default=True,
+                        help="Run submissions in bubblewrap (auto: when it works here); the report says which.")(fn)

@@ -6,7 +6,6 @@ import hashlib
 import random
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, replace
@@ -99,8 +98,9 @@ class Submission:
 
     @property
     def pid(self) -> int | None:
-        """The child's pid (its process group too): lets timing checks tell its load from others'."""
-        return self._session.pid
+        """A pid (on this machine) whose process tree holds all the submission runs: for LoadMeter(trees=...)."""
+        proc = self._session.worker.proc
+        return proc.pid if proc is not None else None
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """The student's `name(*args, **kwargs)`, run in the child; its value comes back as plain data."""
@@ -153,7 +153,7 @@ def limits_for(exercise: Exercise, gpus: int, scale: float = 1.0) -> Limits:
                   memory_bytes=None if gpus else exercise.memory_mb << 20)
 
 
-def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sandbox: str = "none",
+def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sandbox: str = "auto",
           on_result: Callable[[CheckResult], None] | None = None, time_scale: float = 1.0,
           only: Collection[str] = (), checks_dir: Path | None = None) -> Report:
     """Run every check of `exercise` (or those named in `only`) against the file `student`, a fresh child each."""
@@ -162,7 +162,9 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     start = time.monotonic()
     student = student.resolve()
     sha = file_sha256(student)
-    report = Report(exercise.id, exercise.title, str(student), sha, seed_for(exercise.id, sha), sandbox,
+    own = worker is None
+    worker = worker or Worker(sandbox)
+    report = Report(exercise.id, exercise.title, str(student), sha, seed_for(exercise.id, sha), worker.sandbox,
                     data=exercise.data, only=sorted(only))
     checks, report.reveal_hidden = add_instructor_checks(exercise.id, load_checks(exercise)[0], checks_dir)
     unknown = set(only) - {c.name for c in checks}
@@ -172,10 +174,9 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     checks = [c for c in checks if not only or c.name in only]
     gpus = cuda_count()
     limits = limits_for(exercise, gpus, time_scale)
-    syntax = _syntax_error(student)
-    own = worker is None
-    worker = worker or Worker()
-    broken: str | None = syntax  # once the file cannot be imported, the remaining checks say so
+    broken: str | None = _syntax_error(student)  # once the file cannot be imported, the remaining checks say so
+    staged = [worker.scratch.stage(student)]  # a copy the sandbox can read; removed before the next student
+    files = {student: staged[0]}
     try:
         for spec in checks:
             if spec.needs_gpus > gpus:  # first: a broken file must not change the maximum score
@@ -186,13 +187,20 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
             else:
                 if not worker.alive():
                     worker.start()
-                result, import_failed = _run_one(worker, spec, exercise, student, report.seed, gpus, limits)
+                probes = checks_file_of(spec)
+                if probes not in files:  # a read-only copy: an instructor's file lives outside the sandbox's view
+                    files[probes] = worker.scratch.stage(probes)
+                    staged.append(files[probes])
+                result, import_failed = _run_one(worker, spec, exercise, files[student], files[probes], report.seed,
+                                                 gpus, limits)
                 if import_failed:
                     broken = result.message
             report.results.append(result)
             if on_result:
                 on_result(result)
     finally:
+        for copy in staged:
+            worker.scratch.unstage(copy)
         if own:
             worker.close()
     report.seconds = time.monotonic() - start
@@ -200,11 +208,11 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     return report
 
 
-def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path, seed: int, gpus: int,
+def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path, probes: Path, seed: int, gpus: int,
              limits: Limits) -> tuple[CheckResult, bool]:
     """One check in a fresh child; also says whether the student's file failed to import."""
     check_seed = seed_for(f"{exercise.id}.{spec.name}", str(seed))
-    workdir = Path(tempfile.mkdtemp(prefix=f"labkit-{exercise.id}-"))
+    workdir = worker.scratch.workdir(f"{exercise.id}-{spec.name}-")
     started = time.monotonic()
     session = None
     output = ""
@@ -212,7 +220,7 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
     try:
         if spec.timeout:  # a slow check gets CPU time in proportion to its own wall-clock limit
             limits = replace(limits, cpu_seconds=max(limits.cpu_seconds, int(spec.timeout * 4)))
-        session = worker.session(student=student, checks=checks_file_of(spec), module=exercise.id,
+        session = worker.session(student=student, checks=probes, module=exercise.id,
                                  workdir=workdir, limits=limits, seed=check_seed)
         session.open()
         sub = Submission(session, check_seed, workdir, gpus, spec.timeout)
@@ -235,6 +243,8 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
     finally:
         if session is not None:
             output = session.close()
+            if session.notes:  # the grader had to step in: say so, whatever the verdict
+                message = "\n".join(filter(None, [message, *(f"(labkit {n})" for n in session.notes)]))
         shutil.rmtree(workdir, ignore_errors=True)
     result = _result(spec, status, message)
     result.output, result.seconds = output, time.monotonic() - started

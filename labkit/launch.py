@@ -91,7 +91,8 @@ def torchrun_commands(spec_path: Path, world_size: int, nodes: int) -> list[list
     """One torchrun command per node: --standalone for one, a c10d rendezvous on a free local port for more."""
     if nodes < 1 or world_size % nodes:
         raise ValueError(f"{world_size} ranks cannot be split evenly over {nodes} nodes")
-    run = [sys.executable, "-m", "torch.distributed.run", "--max-restarts=0", "--monitor-interval=0.1"]
+    run = [sys.executable, "-m", "torch.distributed.run", "--max-restarts=0", "--monitor-interval=0.1",
+           "--local-addr=127.0.0.1"]  # every node is this machine: never depend on resolving its hostname
     tail = ["-m", "labkit.rank", str(spec_path)]
     if nodes == 1:
         return [run + ["--standalone", f"--nproc-per-node={world_size}"] + tail]

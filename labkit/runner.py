@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labkit import sandbox as sandbox_mod
 from labkit import wire
 from labkit.worker import read_output
 
 START_SECONDS = 60.0  # importing torch on a busy machine
+PROCESSES = 512  # RLIMIT_NPROC for a sandboxed uid: DDP checks need ~100 tasks (threads count), a fork bomb stops
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Limits:
     file_bytes: int = 64 << 20  # RLIMIT_FSIZE: output and files together
     open_files: int = 256  # RLIMIT_NOFILE
     memory_bytes: int | None = 4 << 30  # RLIMIT_AS headroom; None where CUDA is visible
+    processes: int | None = None  # RLIMIT_NPROC (tasks of the worker's uid); set only for a uid of its own
 
 
 class StudentError(Exception):
@@ -71,21 +74,26 @@ class WorkerFailed(Exception):
 
 
 class Worker:
-    """A `python -I` process with torch imported, forking one child per check."""
+    """A `python -I` process with torch imported, forking one child per check; in bubblewrap when asked."""
 
-    def __init__(self) -> None:
+    def __init__(self, sandbox: str = "none") -> None:
+        self.sandbox = sandbox_mod.choose(sandbox)  # "bwrap" or "none", what reports say
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
+        nobody = self.sandbox == "bwrap" and sandbox_mod.as_nobody()
+        self.uid = sandbox_mod.NOBODY if nobody else None  # the worker's own uid, when it has one
+        self.scratch = sandbox_mod.Scratch(owner=self.uid)  # kept across restarts; removed by close()
 
     def start(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = str(Path(__file__).resolve().parent.parent)
         code = f"import sys; sys.path.append({root!r}); from labkit.worker import main; main({child.fileno()})"
+        argv = [sys.executable, "-I", "-c", code]
+        if self.sandbox == "bwrap":
+            argv = sandbox_mod.command(argv, inputs=self.scratch.inputs, work=self.scratch.work)
         log = tempfile.TemporaryFile()  # the worker's own stderr, shown if it fails to start
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", code], pass_fds=(child.fileno(),), start_new_session=True,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-        )
+        self.proc = subprocess.Popen(argv, pass_fds=(child.fileno(),), start_new_session=True,
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         child.close()
         self.ctl = parent
         msg = self._receive(time.monotonic() + START_SECONDS)
@@ -100,14 +108,19 @@ class Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """End the worker process (the next session starts a fresh one); staged files stay."""
         if self.ctl is not None:
             self.ctl.close()
             self.ctl = None
         if self.proc is not None:
-            _kill_group(self.proc.pid)
+            _kill_group(self.proc.pid)  # bwrap's --die-with-parent and PID namespace take the sandbox down too
             self.proc.wait()
             self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        self.scratch.remove()
 
     def __enter__(self) -> Worker:
         self.start()
@@ -120,18 +133,26 @@ class Worker:
                 seed: int) -> Session:
         """Fork a fresh child for one check; it imports the student's file and waits for calls."""
         if not self.alive():
-            self.close()
+            self.stop()
             self.start()
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         job = {"student": str(student), "checks": str(checks), "module": module, "workdir": str(workdir),
-               "seed": seed, "nonce": secrets.token_hex(8), "limits": limits.__dict__}
+               "seed": seed, "nonce": secrets.token_hex(8),
+               "limits": dict(limits.__dict__, processes=PROCESSES if self.uid is not None else None)}
         try:
             socket.send_fds(self.ctl, [json.dumps(job).encode()], [req_r, rep_w])
         finally:
             os.close(req_r)
             os.close(rep_w)
         return Session(self, req_w, rep_r, job, limits)  # the caller opens it, then closes it
+
+    def kill_child(self) -> None:
+        """Ask the worker to kill the running check's child and its process group."""
+        try:
+            self.ctl.send(json.dumps({"op": "kill"}).encode())
+        except (OSError, AttributeError):
+            pass
 
     def _receive(self, deadline: float) -> dict | None:
         """One message from the worker, or None when it is gone or late."""
@@ -257,8 +278,8 @@ class Session:
 
     def _kill(self, message: str, timeout: bool = False) -> None:
         if self.pid is not None:
-            _kill_group(self.pid)
-            self.notes.append("killed the child process")
+            self.worker.kill_child()  # the worker knows the child's pid in its own PID namespace
+            self.notes.append("killed the process running your code")
         self._reap(10.0)
         raise ChildGone(message)
 
@@ -268,13 +289,15 @@ class Session:
             return
         msg = self.worker._receive(time.monotonic() + seconds)
         if msg is None and self.pid is not None:
-            _kill_group(self.pid)
+            self.worker.kill_child()
             msg = self.worker._receive(time.monotonic() + 5.0)
         if msg is None or msg.get("kind") != "exited":
-            self.worker.close()  # out of step: the next session starts a fresh worker
+            self.worker.stop()  # out of step: the next session starts a fresh worker
             self.exit_status = -999
             return
         self.exit_status = int(msg["status"])
+        if msg.get("leftovers"):
+            self.notes.append(f"killed {msg['leftovers']} process(es) your code left running")
 
     def _gone_message(self, what: str) -> str:
         status = self.exit_status

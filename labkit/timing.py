@@ -201,15 +201,17 @@ class Load:
 class LoadMeter:
     """Measures the CPU load of OTHER processes over a window (/proc/stat minus the processes we own).
 
-    Ours are this process, `pids`, and every process in `sessions` (a graded child runs in its own
-    session): a submission that loads the CPU itself counts as ours and cannot make a check inconclusive.
+    Ours are this process, `pids`, every process in `sessions`, and every descendant of `trees` (a
+    sandboxed submission lives below its worker): a submission that loads the CPU itself counts as
+    ours and cannot make a check inconclusive.
     """
 
-    def __init__(self, *, pids: Iterable[int] = (), sessions: Iterable[int] = (), proc: str | Path = "/proc",
-                 clock: Clock = time.monotonic, cores: int | None = None):
+    def __init__(self, *, pids: Iterable[int] = (), sessions: Iterable[int] = (), trees: Iterable[int] = (),
+                 proc: str | Path = "/proc", clock: Clock = time.monotonic, cores: int | None = None):
         self.proc, self.clock = Path(proc), clock
         self.pids = {os.getpid(), *pids}
         self.sessions = set(sessions)
+        self.trees = {t for t in trees if t}
         self.cores = cores or _cores()
         self.start: CpuSample | None = None
         self.result: Load | None = None  # set when a `with LoadMeter(...)` block ends
@@ -243,18 +245,27 @@ class LoadMeter:
         return user + nice + system + irq + softirq + steal
 
     def _own_ticks(self) -> int:
-        total = 0
+        stats = {}
         for entry in self.proc.iterdir() if self.proc.is_dir() else ():
-            if not entry.name.isdigit():
-                continue
-            fields = _stat_fields(entry / "stat")
-            if fields is None:
-                continue
-            pid, session = int(entry.name), int(fields[3])
-            if pid in self.pids or session in self.sessions:
+            fields = _stat_fields(entry / "stat") if entry.name.isdigit() else None
+            if fields is not None:
+                stats[int(entry.name)] = fields
+        parent = {pid: int(f[1]) for pid, f in stats.items()}
+        total = 0
+        for pid, fields in stats.items():
+            if pid in self.pids or int(fields[3]) in self.sessions or self._below_tree(pid, parent):
                 # utime + stime, and cutime + cstime: children that ended (and were reaped) stay counted as ours
                 total += sum(int(v) for v in fields[11:15])
         return total
+
+    def _below_tree(self, pid: int, parent: dict[int, int]) -> bool:
+        for _ in range(64):  # process trees are shallow; the bound guards against a cycle from pid reuse
+            if pid in self.trees:
+                return True
+            pid = parent.get(pid, 0)
+            if pid <= 1:
+                return False
+        return False
 
 
 def _stat_fields(path: Path) -> list[str] | None:

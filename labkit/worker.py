@@ -13,12 +13,14 @@ import importlib.util
 import json
 import os
 import resource
+import select
+import signal
 import socket
 import sys
 import traceback
 from types import ModuleType
 
-from labkit import wire
+from labkit import reaper, wire
 
 OUTPUT_FILE = "output.txt"
 OUTPUT_CAP = 16 << 10  # bytes of the child's output shown as feedback
@@ -32,6 +34,7 @@ def main(ctl_fd: int) -> None:
     # Meta ops start neither CUDA nor the CPU thread pool, so forking stays safe.
     torch.empty(1, device="meta") + 1
 
+    reaper.become_subreaper()  # orphans of a check (a setsid() grandchild) come back to us, to be killed
     ctl = socket.socket(fileno=ctl_fd)
     ctl.send(json.dumps({"kind": "worker-ready", "pid": os.getpid()}).encode())
     while True:
@@ -39,9 +42,15 @@ def main(ctl_fd: int) -> None:
             data, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 2)
         except OSError:
             return
-        if not data or len(fds) != 2:
+        if not data:
             return
         job = json.loads(data)
+        if job.get("op") == "kill":  # late: that child is already gone
+            for fd in fds:
+                os.close(fd)
+            continue
+        if len(fds) != 2:
+            return
         pid = os.fork()
         if pid == 0:
             try:
@@ -51,8 +60,38 @@ def main(ctl_fd: int) -> None:
                 os._exit(0)
         for fd in fds:
             os.close(fd)
-        _, status = os.waitpid(pid, 0)
-        ctl.send(json.dumps({"kind": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status)}).encode())
+        status = _wait_child(ctl, pid)
+        if status is None:  # the grader went away
+            reaper.kill_tree(os.getpid())
+            return
+        leftovers = reaper.kill_tree(os.getpid())
+        ctl.send(json.dumps({"kind": "exited", "pid": pid, "status": status, "leftovers": leftovers}).encode())
+
+
+def _wait_child(ctl: socket.socket, pid: int) -> int | None:
+    """Wait for the check's child, killing its process group when the grader asks; None if the grader is gone."""
+    while True:
+        ready, _, _ = select.select([ctl], [], [], 0.05)
+        if ready:
+            try:
+                data = ctl.recv(1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                _signal_group(pid)
+                return None
+            if json.loads(data).get("op") == "kill":
+                _signal_group(pid)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+
+
+def _signal_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def serve_child(req: int, rep: int, job: dict) -> None:
@@ -140,6 +179,8 @@ def _isolate(workdir: str, limits: dict) -> None:
     _limit(resource.RLIMIT_CPU, int(limits["cpu_seconds"]))
     _limit(resource.RLIMIT_FSIZE, int(limits["file_bytes"]))
     _limit(resource.RLIMIT_NOFILE, int(limits["open_files"]))
+    if limits.get("processes"):  # only for a uid of the sandbox's own: the limit counts all of its tasks
+        _limit(resource.RLIMIT_NPROC, int(limits["processes"]))
     if limits.get("memory_bytes"):  # only set where no CUDA is visible: a CUDA context needs far more
         _limit(resource.RLIMIT_AS, _address_space() + int(limits["memory_bytes"]))
 

@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def worker():
-    """One pre-imported grading worker shared by every test (a fresh child per check all the same)."""
-    with Worker() as w:
+    """One pre-imported grading worker shared by every test (a fresh child per check all the same).
+
+    Sandboxed in bubblewrap wherever it works (CI installs it), so the suite proves the sandbox too.
+    """
+    with Worker("auto") as w:
         yield w
 
 

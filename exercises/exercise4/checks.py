@@ -284,8 +284,8 @@ def gpu_epoch_times_synchronised(sub):
        hint="With two or more CUDA devices wrap the network in nn.DataParallel(net, device_ids=devices) and move "
             "each batch to devices[0]; the check passes batch 512, lr 0.2 and a warm-up to your train().")
 def two_gpus_faster(sub):
-    child = sub.pid  # the submission's own load is not an excuse
-    with LoadMeter(sessions=[child] if child else []) as meter:
+    child = sub.pid  # the submission's own load (its whole process tree) is not an excuse
+    with LoadMeter(trees=[child]) as meter:
         runs = sub.probe("scaling_report", sub.rng.randrange(2**31), 16384, 4, 0.6)
     if meter.result.busy():  # other processes, not this submission's own: a spinning submission still fails
         inconclusive(f"the 1-GPU against 2-GPU comparison could not be measured fairly: {meter.result.describe()}")

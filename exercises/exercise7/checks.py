@@ -152,8 +152,8 @@ def pipeline_order(sub):
        hint="Queue micro-batch i+1 on stage 0 before waiting for anything: CUDA calls return at once, so both "
             "GPUs work at the same time. Never call .item() or synchronise inside the loop.")
 def gpu_pipeline_faster(sub):
-    child = sub.pid  # the submission's own load is not an excuse
-    with LoadMeter(sessions=[child] if child else []) as meter:
+    child = sub.pid  # the submission's own load (its whole process tree) is not an excuse
+    with LoadMeter(trees=[child]) as meter:
         got = sub.probe("gpu_pipeline_report", 4)
     ratio = got["ratio"]
     if ratio < 1.15 and meter.result.busy():

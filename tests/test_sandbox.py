@@ -1,0 +1,79 @@
+"""The sandbox: chosen when it works, refused clearly when asked for and impossible, and what it hides."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labkit import sandbox
+from labkit.runner import Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_bwrap = pytest.mark.skipif(bool(sandbox.bwrap_works()), reason=f"no bubblewrap sandbox here: "
+                                 f"{sandbox.bwrap_works()} (.ci/run installs it)")
+
+
+def test_auto_falls_back_and_bwrap_is_refused_with_the_reason(monkeypatch):
+    monkeypatch.setattr(sandbox, "bwrap_works", lambda: "bubblewrap is not installed (apt-get install bubblewrap)")
+    assert sandbox.choose("auto") == "none" and sandbox.choose("none") == "none"
+    with pytest.raises(sandbox.SandboxError, match="apt-get install bubblewrap"):
+        sandbox.choose("bwrap")
+    with pytest.raises(sandbox.SandboxError, match="unknown sandbox"):
+        sandbox.choose("docker")
+
+
+def test_command_hides_the_repository_and_isolates(tmp_path):
+    scratch = sandbox.Scratch()
+    try:
+        argv = sandbox.command(["python"], inputs=scratch.inputs, work=scratch.work)
+    finally:
+        scratch.remove()
+    for flag in ("--unshare-pid", "--unshare-net", "--die-with-parent", "--new-session"):
+        assert flag in argv
+    bound = {argv[i + 1] for i, a in enumerate(argv) if a in ("--ro-bind", "--bind")}
+    assert str(ROOT / "labkit") in bound and str(ROOT) not in bound  # never the whole checkout: solutions/ stay out
+    assert not any("solutions" in b for b in bound)
+    assert argv[argv.index("--bind") + 1] == str(scratch.work)  # the only writable place besides private tmpfs
+
+
+@needs_bwrap
+def test_inside_the_sandbox(tmp_path):
+    secret = ROOT / "solutions" / "exercise1.py"
+    (tmp_path / "other-student.py").write_text("# another student's work, in the host's /tmp\n")
+    code = ("import os, socket, sys\n"
+            f"print('solutions', os.path.exists({str(secret)!r}))\n"
+            f"print('other', os.path.exists({str(tmp_path / 'other-student.py')!r}))\n"
+            "print('pid', os.getpid() < 10)\n"
+            "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=2); print('net True')\n"
+            "except OSError:\n    print('net False')\n"
+            f"try:\n    open({str(ROOT / 'labkit' / 'x.py')!r}, 'w'); print('write True')\n"
+            "except OSError:\n    print('write False')\n"
+            "print('uid', os.getuid())\n")
+    scratch = sandbox.Scratch(owner=sandbox.NOBODY if sandbox.as_nobody() else None)
+    try:
+        argv = sandbox.command([sys.executable, "-I", "-c", code], inputs=scratch.inputs, work=scratch.work)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+    finally:
+        scratch.remove()
+    facts = dict(line.split(" ", 1) for line in out.splitlines())
+    assert facts["solutions"] == "False" and facts["net"] == "False" and facts["write"] == "False", out
+    assert facts["other"] == "False"  # a private /tmp
+    assert facts["pid"] == "True"  # a PID namespace of its own
+    if sandbox.as_nobody():
+        assert facts["uid"] == str(sandbox.NOBODY)
+
+
+@needs_bwrap
+def test_a_sandboxed_worker_grades_and_says_so(tmp_path):
+    from labkit.catalog import resolve
+    from labkit.engine import grade
+
+    toy = ROOT / "tests" / "toy"
+    with Worker("bwrap") as worker:
+        report = grade(resolve("exercise99", toy), toy / "exercise99" / "solution.py", worker=worker)
+        assert report.sandbox == "bwrap" and report.score == report.max_score == 5
+        inputs = worker.scratch.inputs
+        assert not any(inputs.iterdir())  # the student's copy is gone before the next student
