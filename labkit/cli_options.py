@@ -57,5 +57,6 @@ def data_dir_option(fn):
 
 
 def sandbox_option(fn):
-    return click.option("--sandbox", type=click.Choice(["auto", "bwrap", "none"]), default="auto", show_default=True,
-                        help="Run submissions in bubblewrap (auto: when it works here); the report says which.")(fn)
+    return click.option("--sandbox", type=click.Choice(["auto", "bwrap", "container", "none"]), default="auto",
+                        show_default=True, help="Where submissions run: bubblewrap (auto: when it works here), the "
+                        "grader image (container, podman), or none; the report says which.")(fn)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labkit import container, wire
 from labkit import sandbox as sandbox_mod
-from labkit import wire
 from labkit.worker import read_output
 
 START_SECONDS = 60.0  # importing torch on a busy machine
@@ -82,7 +82,9 @@ class Worker:
         self.ctl: socket.socket | None = None
         nobody = self.sandbox == "bwrap" and sandbox_mod.as_nobody()
         self.uid = sandbox_mod.NOBODY if nobody else None  # the worker's own uid, when it has one
-        self.scratch = sandbox_mod.Scratch(owner=self.uid)  # kept across restarts; removed by close()
+        owner = container.owner() if self.sandbox == "container" else self.uid
+        self.scratch = sandbox_mod.Scratch(owner=owner)  # kept across restarts; removed by close()
+        self.container: str | None = None  # the running container's name
 
     def start(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -91,6 +93,10 @@ class Worker:
         argv = [sys.executable, "-I", "-c", code]
         if self.sandbox == "bwrap":
             argv = sandbox_mod.command(argv, inputs=self.scratch.inputs, work=self.scratch.work)
+        elif self.sandbox == "container":  # the image's own labkit, the socket arriving as fd 3
+            self.container = container.name()
+            argv = container.command("from labkit.worker import main; main(3)", child.fileno(),
+                                     inputs=self.scratch.inputs, work=self.scratch.work, container=self.container)
         log = tempfile.TemporaryFile()  # the worker's own stderr, shown if it fails to start
         self.proc = subprocess.Popen(argv, pass_fds=(child.fileno(),), start_new_session=True,
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -117,6 +123,9 @@ class Worker:
             _kill_group(self.proc.pid)  # bwrap's --die-with-parent and PID namespace take the sandbox down too
             self.proc.wait()
             self.proc = None
+        if self.container is not None:  # a container outlives its `podman run`
+            container.remove(self.container)
+            self.container = None
 
     def close(self) -> None:
         self.stop()

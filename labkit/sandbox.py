@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-MODES = ("auto", "bwrap", "none")
+MODES = ("auto", "bwrap", "container", "none")
 NOBODY = 65534  # the unprivileged uid/gid the worker takes when the grader is root
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
@@ -50,6 +50,13 @@ def choose(mode: str) -> str:
         raise SandboxError(f"unknown sandbox {mode!r}: choose one of {', '.join(MODES)}")
     if mode == "none":
         return "none"
+    if mode == "container":
+        from labkit import container
+
+        reason = container.works()
+        if reason:
+            raise SandboxError(f"--sandbox container: {reason}")
+        return "container"
     reason = bwrap_works()
     if mode == "bwrap" and reason:
         raise SandboxError(f"--sandbox bwrap: {reason}")

@@ -77,3 +77,29 @@ def test_a_sandboxed_worker_grades_and_says_so(tmp_path):
         assert report.sandbox == "bwrap" and report.score == report.max_score == 5
         inputs = worker.scratch.inputs
         assert not any(inputs.iterdir())  # the student's copy is gone before the next student
+
+
+def test_the_container_command_has_every_limit_and_mounts_only_the_worker_folders(tmp_path, monkeypatch):
+    from labkit import container
+
+    monkeypatch.setenv(container.STORAGE_ENV, "--root /x/storage --runroot /x/run --runtime runc")
+    monkeypatch.setenv(container.IMAGE_ENV, "localhost/labkit:grader")
+    argv = container.command("print(1)", 7, inputs=tmp_path / "in", work=tmp_path / "work", container="w1")
+    assert argv[:3] == ["sh", "-c", 'exec 3<&7 7<&- && exec "$@"']  # the socket becomes fd 3 in the container
+    run = argv[4:]
+    assert run[:7] == ["podman", "--root", "/x/storage", "--runroot", "/x/run", "--runtime", "runc"]
+    for flag in ("--network=none", "--read-only", "--preserve-fds=1", "--pids-limit", "--memory", "--cpus",
+                 "--cap-drop", "no-new-privileges"):
+        assert flag in run, flag
+    mounts = [run[i + 1] for i, a in enumerate(run) if a == "-v"]
+    assert mounts == [f"{tmp_path / 'in'}:{tmp_path / 'in'}:ro", f"{tmp_path / 'work'}:{tmp_path / 'work'}:rw"]
+    assert "--user" in run or "--userns=keep-id" in run
+    assert run[-4:] == ["localhost/labkit:grader", "-I", "-c", "print(1)"]
+
+
+def test_container_mode_is_refused_clearly_without_podman_or_image(monkeypatch):
+    from labkit import container
+
+    monkeypatch.setattr(container.shutil, "which", lambda name: None)
+    with pytest.raises(sandbox.SandboxError, match="podman is not installed"):
+        sandbox.choose("container")
