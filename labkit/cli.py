@@ -13,6 +13,8 @@ import labkit
 from labkit.catalog import Exercise, all_exercises, resolve
 from labkit.cli_course import bench, data, run
 from labkit.cli_grade import grade, submit
+from labkit.cli_gradescope import gradescope as gradescope_group
+from labkit.cli_image import welcome
 from labkit.cli_options import (
     UsageFailure,
     exercise_argument,
@@ -283,6 +285,8 @@ cli.add_command(run)
 cli.add_command(bench)
 cli.add_command(grade)
 cli.add_command(submit)
+cli.add_command(gradescope_group)
+cli.add_command(welcome)
 
 
 def main() -> None:

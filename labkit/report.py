@@ -145,13 +145,13 @@ def to_gradescope(reports: list[Report]) -> dict:
                             status="passed" if r.status == "passed" else "failed")
             tests.append(test)
     return {
-        "score": sum(r.score for r in reports), "max_score": sum(r.max_score for r in reports),
-        "execution_time": round(sum(r.seconds for r in reports), 2),
+        "score": sum(r.score for r in reports), "execution_time": round(sum(r.seconds for r in reports), 2),
         "output": "\n".join(f"{r.exercise}: seed {r.seed}, sha256 {r.sha256[:12]}, sandbox {r.sandbox}"
                              + (f", data {r.data}" if r.data else "")
                              + (f"\n{hidden_note(student_view(r))}" if hidden_note(student_view(r)) else "")
                              for r in reports),
         "tests": tests,
+        "extra_data": {"max_score": sum(r.max_score for r in reports)},  # results.json has no top-level max_score
     }
 
 

@@ -109,7 +109,7 @@ def test_check_reports_and_exit_codes(run, tmp_path):
     suite = ET.parse(tmp_path / "j.xml").getroot().find("testsuite")
     assert suite.get("errors") == "5" and suite.get("skipped") == "1"
     gs = json.loads((tmp_path / "g.json").read_text())
-    assert gs["score"] == 0 and gs["max_score"] == 5 and len(gs["tests"]) == 6
+    assert gs["score"] == 0 and gs["extra_data"]["max_score"] == 5 and len(gs["tests"]) == 6
     assert {"name", "output", "visibility"} <= set(gs["tests"][0]) and "score" not in gs["tests"][-1]
 
     (tmp_path / "exercise99.py").write_text(SOLUTION)
