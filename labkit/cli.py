@@ -135,11 +135,14 @@ def hint(exercise: str, workspace: Path | None) -> None:
 @click.option("--file", "file_", type=click.Path(dir_okay=False, path_type=Path),
               help="Grade this file instead of the workspace's (no workspace needed).")
 @click.option("--only", multiple=True, metavar="CHECK", help="Run only this check (repeatable); the score is partial.")
+@click.option("--checks-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Instructors: add the hidden checks in DIR/EXERCISE/ (shown to you in full).")
 @sandbox_option
 @report_options
 @workspace_option
 @friendly
-def check(exercises: tuple[str, ...], every: bool, file_: Path | None, only: tuple[str, ...], sandbox: str,
+def check(exercises: tuple[str, ...], every: bool, file_: Path | None, only: tuple[str, ...],
+          checks_dir: Path | None, sandbox: str,
           as_json: bool, junit: Path | None, gradescope: Path | None, workspace: Path | None) -> None:
     """Grade an exercise: a line per check, the score, and hints on failures.
 
@@ -164,7 +167,7 @@ def check(exercises: tuple[str, ...], every: bool, file_: Path | None, only: tup
             if not as_json:
                 click.echo(rep.header_line(ex.id, ex.title, style))
             show = (lambda r: click.echo(rep.check_line(r, style))) if not as_json else None
-            report = grade(ex, path, worker=worker, on_result=show, only=only)
+            report = grade(ex, path, worker=worker, on_result=show, only=only, checks_dir=checks_dir)
             reports.append(report)
             ok &= report.ok
             if ws is not None and not only:  # a partial run says nothing about the exercise's progress
@@ -262,7 +265,7 @@ def doctor(as_json: bool, strict: bool) -> None:
 
     Example: labkit doctor
     """
-    from labkit.devices import fingerprint, warnings
+    from labkit.devices import fingerprint, format_p2p, warnings
 
     fp = fingerprint()
     notes = warnings(fp)
@@ -274,7 +277,13 @@ def doctor(as_json: bool, strict: bool) -> None:
                 value = "; ".join(f"{g['index']}: {g['name']} ({g['memory_gib']} GiB)" for g in value) or "none"
             elif key == "env":
                 value = " ".join(f"{k}={v}" for k, v in value.items()) or "no CUDA_* variables set"
+            elif key == "p2p":  # a matrix: its own lines below, only where there are GPU pairs
+                continue
             click.echo(f"{key:<12} {value if value is not None else '-'}")
+        if len(fp.gpus) >= 2:
+            click.echo("peer-to-peer access (can the row GPU read the column GPU directly?):")
+            for line in format_p2p(fp.p2p):
+                click.echo(f"  {line}")
         for note in notes:
             click.echo(click.style(f"warning: {note}", fg="yellow"))
     sys.exit(1 if strict and notes else 0)
