@@ -146,6 +146,18 @@ def checks_file_of(spec: CheckSpec) -> Path:
     return Path(spec.fn.__code__.co_filename).resolve()
 
 
+def probes_file(spec: CheckSpec, exercise: Exercise) -> Path:
+    """The checks file the child imports for `spec`: an instructor's file only when it has probes of its own.
+
+    The child runs the student's code, so whatever it imports the submission can read: a hidden check
+    that only calls the student's functions keeps its file out of the sandbox altogether.
+    """
+    own = checks_file_of(spec)
+    if own != exercise.checks_file.resolve() and not collect(spec.fn.__globals__)[1]:  # its module's probes
+        return exercise.checks_file.resolve()
+    return own
+
+
 def limits_for(exercise: Exercise, gpus: int, scale: float = 1.0) -> Limits:
     call = exercise.call_seconds * scale
     return Limits(call_seconds=call, import_seconds=exercise.import_seconds * scale,
@@ -175,8 +187,7 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     gpus = cuda_count()
     limits = limits_for(exercise, gpus, time_scale)
     broken: str | None = _syntax_error(student)  # once the file cannot be imported, the remaining checks say so
-    staged = [worker.scratch.stage(student)]  # a copy the sandbox can read; removed before the next student
-    files = {student: staged[0]}
+    files = {student: worker.scratch.stage(student)}  # copies the sandbox can read; removed before the next student
     try:
         for spec in checks:
             if spec.needs_gpus > gpus:  # first: a broken file must not change the maximum score
@@ -187,19 +198,22 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
             else:
                 if not worker.alive():
                     worker.start()
-                probes = checks_file_of(spec)
-                if probes not in files:  # a read-only copy: an instructor's file lives outside the sandbox's view
+                probes = probes_file(spec, exercise)
+                if probes not in files:  # a read-only copy inside the sandbox's view
                     files[probes] = worker.scratch.stage(probes)
-                    staged.append(files[probes])
-                result, import_failed = _run_one(worker, spec, exercise, files[student], files[probes], report.seed,
-                                                 gpus, limits)
+                try:
+                    result, import_failed = _run_one(worker, spec, exercise, files[student], files[probes],
+                                                     report.seed, gpus, limits)
+                finally:
+                    if probes != exercise.checks_file.resolve():  # an instructor's probes: only for their check
+                        worker.scratch.unstage(files.pop(probes))
                 if import_failed:
                     broken = result.message
             report.results.append(result)
             if on_result:
                 on_result(result)
     finally:
-        for copy in staged:
+        for copy in files.values():
             worker.scratch.unstage(copy)
         if own:
             worker.close()

@@ -17,6 +17,16 @@ def become_subreaper() -> None:
         pass
 
 
+def not_dumpable() -> None:
+    """prctl(PR_SET_DUMPABLE, 0): /proc/<pid>/mem and ptrace closed to processes of the same uid (Linux only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def kill_tree(root: int) -> int:
     """Kill every descendant of `root` (all are leftovers once the check's child has exited); how many were."""
     killed: set[int] = set()

@@ -16,6 +16,7 @@ import resource
 import select
 import signal
 import socket
+import stat
 import sys
 import traceback
 from types import ModuleType
@@ -35,6 +36,7 @@ def main(ctl_fd: int) -> None:
     torch.empty(1, device="meta") + 1
 
     reaper.become_subreaper()  # orphans of a check (a setsid() grandchild) come back to us, to be killed
+    reaper.not_dumpable()  # a child of the same uid must not write our memory through /proc/<pid>/mem
     ctl = socket.socket(fileno=ctl_fd)
     ctl.send(json.dumps({"kind": "worker-ready", "pid": os.getpid()}).encode())
     while True:
@@ -234,11 +236,14 @@ def _flush() -> None:
 def read_output(workdir: str | os.PathLike, cap: int = OUTPUT_CAP) -> str:
     """What the child printed, first `cap` bytes, with a note of how much was cut."""
     path = os.path.join(workdir, OUTPUT_FILE)
-    try:
-        size = os.stat(path).st_size
-        with open(path, "rb") as f:
-            head = f.read(cap)
+    try:  # the student may have swapped the file for a symlink or a FIFO: never follow, never block
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return ""
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return "(labkit: your code replaced its output file with something that is not a file; output not shown)"
+        size, head = info.st_size, f.read(cap)
     text = head.decode("utf-8", "replace")
     return text + (f"\n... ({size - cap} more bytes not shown)" if size > cap else "")
