@@ -56,3 +56,39 @@ def test_wrong_answer_fails_its_check_and_says_why(grade_source, solution_source
         failed = result(report, name)
         assert failed.status == "failed", (name, failed.status, failed.message)
         assert phrase in failed.message, failed.message
+
+
+class CannedSub:
+    """A Submission stand-in whose time_ddp probe returns canned launches: the verdict logic alone, no noise."""
+
+    def __init__(self, one: float, two: float, busy: bool):
+        import random
+
+        self.rng, self.notes = random.Random(0), []
+        run = lambda ws, s: {"world_size": ws, "worker_seconds": [4 * s + 0.5] * ws,  # noqa: E731
+                             "epoch_seconds": [[s * 2, s, s]] * ws}
+        self.answer = {"error": "", "busy": busy, "load": "other processes used 90% of 2 cores",
+                       "runs": [run(1, one), run(2, two), run(2, two), run(1, one)]}
+
+    def probe(self, name, *args):
+        assert name == "time_ddp"
+        return self.answer
+
+    def note(self, text):
+        self.notes.append(text)
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_speedup_verdicts_do_not_flip_on_load(busy):
+    from labkit.catalog import resolve
+    from labkit.checks import CheckFailed, Inconclusive
+    from labkit.engine import load_checks
+
+    checks = {c.name: c.fn for c in load_checks(resolve("exercise6"))[0]}
+    fast = CannedSub(1.8, 1.0, busy)
+    checks["two_workers_faster"](fast)  # 1.8x passes, busy or not: load only ever slows two workers down
+    assert "1.80x" in fast.notes[0]
+    slow = CannedSub(1.2, 1.0, busy)
+    with pytest.raises(Inconclusive if busy else CheckFailed) as info:
+        checks["two_workers_faster"](slow)
+    assert "1.20x" in str(info.value) and ("busy" in str(info.value)) == busy
