@@ -4,13 +4,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 DEMO ?= demo-workspace
+# The image's build installs with PIP_EDITABLE= EXTRAS=vision (a wheel, no dev tools); the defaults are CI's.
+PIP_EDITABLE ?= -e
+EXTRAS ?= dev,vision
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean image image-test
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e '.[dev,vision]'
+	$(PIP) install -q -c constraints.txt $(PIP_EDITABLE) '.[$(EXTRAS)]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -30,3 +33,12 @@ lint: install
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache build dist
+
+# The course image (docker/Dockerfile), both targets, with podman (or docker): docs/docker.md.
+image:
+	docker/image-test.sh build
+
+# Build both targets, then prove them: no solutions in the student image, doctor and check inside it, non-root,
+# and a class (fork bomb and memory bomb included) graded with --sandbox container in the grader image.
+image-test:
+	docker/image-test.sh test

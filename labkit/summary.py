@@ -25,9 +25,11 @@ def table(outcomes: list[Outcome], exercise_id: str) -> str:
         width = max(len(n) for n, _ in rates)
         lines.append(f"{'check':<{width}}  pass rate")
         for name, (passed, counted) in rates:
-            rate = passed / counted if counted else float("nan")
-            bar = "#" * round(20 * rate) if counted else ""
-            lines.append(f"{name:<{width}}  {passed:>3}/{counted:<3} {rate:>5.0%} {bar}")
+            if not counted:  # skipped everywhere (needs GPUs) or inconclusive: no rate to show
+                lines.append(f"{name:<{width}}  not run on this machine")
+                continue
+            rate = passed / counted
+            lines.append(f"{name:<{width}}  {passed:>3}/{counted:<3} {rate:>5.0%} {'#' * round(20 * rate)}")
     for o in errors:
         lines.append(f"not gradable: {o.student}: {o.error}")
     if missing:
