@@ -8,7 +8,7 @@ DEMO ?= demo-workspace
 PIP_EDITABLE ?= -e
 EXTRAS ?= dev,vision
 
-.PHONY: install demo test lint clean image image-test
+.PHONY: install demo test lint clean image image-test bench bench-quick
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check labkit exercises solutions tests
+	$(VENV)/bin/ruff check labkit exercises solutions tests benchmarks
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache build dist
@@ -42,3 +42,10 @@ image:
 # and a class (fork bomb and memory bomb included) graded with --sandbox container in the grader image.
 image-test:
 	docker/image-test.sh test
+
+# Every speed figure in one table (ratios measured in one run); writes benchmarks/results.json. ~11-18 min.
+bench: install
+	$(PY) benchmarks/run.py
+
+bench-quick: install
+	$(PY) benchmarks/run.py --quick

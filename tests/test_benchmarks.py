@@ -1,0 +1,42 @@
+"""The benchmarks' own pieces: the direct harness, the table, and a quick `run.py --only cli`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import Row, format_table  # noqa: E402
+from benchmarks.harness import run_direct  # noqa: E402
+
+
+def test_direct_harness_passes_exercise1_with_the_solution() -> None:
+    out = run_direct("exercise1", ROOT / "solutions/exercise1.py")
+    statuses = out["results"]
+    ran = {k: v for k, v in statuses.items() if v != "skipped"}
+    assert ran, statuses
+    assert set(ran.values()) == {"passed"}, out["messages"]
+
+
+def test_table_renders_a_missed_row() -> None:
+    rows = [Row("checks", "check exercise1 [none]", "4.10 s", "direct 1.50 s", "+2.60 s", "<= +1.0 s", "MISSED"),
+            Row("cli", "labkit list", "0.120 s", "python -c pass 0.020 s", "+0.100 s", "<0.3 s", "ok")]
+    text = format_table(rows)
+    lines = text.splitlines()
+    assert lines[0].split()[:2] == ["name", "measured"]
+    missed = next(line for line in lines if "exercise1" in line)
+    assert missed.rstrip().endswith("MISSED") and "+2.60 s" in missed
+    assert lines[0].index("verdict") == missed.index("MISSED")  # the columns line up
+
+
+def test_run_only_cli_quick(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/run.py"), "--only", "cli", "--quick",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "labkit --help" in proc.stdout and "verdict" in proc.stdout
+    assert out.exists()
