@@ -55,6 +55,7 @@ class Worker:
         owner = container.owner() if self.sandbox == "container" else self.uid
         self.scratch = sandbox_mod.Scratch(owner=owner)  # kept across restarts; removed by close()
         self.container: str | None = None  # the running container's name
+        self._log = None  # the starting worker's stderr until it says it is ready
 
     def start(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -71,10 +72,16 @@ class Worker:
         self.proc = subprocess.Popen(argv, pass_fds=(child.fileno(),), start_new_session=True,
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         child.close()
-        self.ctl = parent
+        self.ctl, self._log = parent, log  # not waited for here: the grader imports torch meanwhile (both cores)
+
+    def ready(self) -> None:
+        """Wait, once, for the started worker to say it has imported torch; WorkerFailed if it never does."""
+        if self._log is None:
+            return
+        log, self._log = self._log, None
         msg = self._receive(time.monotonic() + START_SECONDS)
         if msg is None or msg.get("kind") != "worker-ready":
-            self.close()
+            self.stop()
             log.seek(0)
             tail = log.read().decode(errors="replace").strip().splitlines()[-1:]
             raise WorkerFailed(f"the grading worker did not start: {tail[0] if tail else 'no output'}"
@@ -86,6 +93,9 @@ class Worker:
 
     def stop(self) -> None:
         """End the worker process (the next session starts a fresh one); staged files stay."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         if self.ctl is not None:
             self.ctl.close()
             self.ctl = None
@@ -114,6 +124,7 @@ class Worker:
         if not self.alive():
             self.stop()
             self.start()
+        self.ready()
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         job = {"student": str(student), "checks": str(checks), "module": module, "workdir": str(workdir),
