@@ -19,10 +19,12 @@ def test_solution_passes_every_check_this_machine_can_run(grade_source, solution
     for r in report.results:
         if r.name in gpu_checks:
             assert r.status == "skipped" and "needs" in r.message, (r.name, r.status, r.message)
+        elif r.status == "inconclusive":  # a timing check on a machine other jobs load: it must say so
+            assert "busy" in r.message, (r.name, r.message)
         else:
             assert r.status == "passed", (r.name, r.status, r.message)
-            assert r.seconds < 60, (r.name, r.seconds)  # every CPU check well inside a minute on two cores
-    assert report.score == report.max_score > 0
+            assert r.seconds < 90, (r.name, r.seconds)  # every CPU check inside a minute and a half on two cores
+    assert report.score == report.max_score > 0  # inconclusive checks count neither way
     exercise = next(e for e in all_exercises() if e.id == exercise_id)
     if exercise.data:  # a check that trains says on what
         assert report.data == exercise.data and f"data: {exercise.data}" in summary(report)
