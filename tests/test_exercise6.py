@@ -54,6 +54,9 @@ def test_wrong_answer_fails_its_check_and_says_why(grade_source, solution_source
     report = grade_source("exercise6", patched(solution_source("exercise6"), mistake), only=names)
     for name, phrase in zip(names, phrases, strict=True):
         failed = result(report, name)
+        if mistake == "no_sampler_every_rank_trains_everything" and failed.status == "inconclusive":
+            assert "busy" in failed.message and "below 1.4x" in failed.message  # loaded CI: says so, no points
+            continue
         assert failed.status == "failed", (name, failed.status, failed.message)
         assert phrase in failed.message, failed.message
 
