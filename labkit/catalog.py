@@ -96,7 +96,10 @@ def all_exercises(root: Path | None = None) -> list[Exercise]:
     """Every exercise of the course, in course order."""
     root = (root or course_root()).resolve()
     found = [load_exercise(d) for d in sorted(root.iterdir()) if (d / "exercise.toml").is_file()]
-    return sorted(found, key=lambda e: (e.order, e.id))
+    found = sorted(found, key=lambda e: (e.order, e.id))
+    from labkit.course import current_course  # here: course.py imports this module
+
+    return current_course(root=root).exercises(found)  # course.toml chooses, orders and weighs them
 
 
 def resolve(name: str, root: Path | None = None) -> Exercise:

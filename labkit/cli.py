@@ -12,6 +12,7 @@ import click
 import labkit
 from labkit.catalog import Exercise, all_exercises, resolve
 from labkit.cli_course import bench, data, run
+from labkit.cli_dev import dev, pack
 from labkit.cli_grade import grade, submit
 from labkit.cli_gradescope import gradescope as gradescope_group
 from labkit.cli_image import welcome
@@ -296,6 +297,8 @@ cli.add_command(grade)
 cli.add_command(submit)
 cli.add_command(gradescope_group)
 cli.add_command(welcome)
+cli.add_command(dev)
+cli.add_command(pack)
 
 
 def main() -> None:

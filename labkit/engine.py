@@ -15,6 +15,7 @@ from typing import Any
 
 from labkit.catalog import CatalogError, Exercise
 from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, collect
+from labkit.course import current_course
 from labkit.hidden import apply as add_instructor_checks
 from labkit.runner import ChildGone, ImportFailed, Limits, Session, StudentError, Worker
 from labkit.worker import import_path
@@ -178,14 +179,18 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     worker = worker or Worker(sandbox)
     report = Report(exercise.id, exercise.title, str(student), sha, seed_for(exercise.id, sha), worker.sandbox,
                     data=exercise.data, only=sorted(only))
-    checks, report.reveal_hidden = add_instructor_checks(exercise.id, load_checks(exercise)[0], checks_dir)
+    course = current_course(root=exercise.folder.parent)
+    checks, report.reveal_hidden = add_instructor_checks(exercise.id, load_checks(exercise)[0],
+                                                         checks_dir or course.checks_dir)
+    checks = course.apply(exercise.id, checks)  # course.toml: points, visibility, checks' own time limits
+    report.reveal_hidden = report.reveal_hidden or course.visibility(exercise.id).reveal
     unknown = set(only) - {c.name for c in checks}
     if unknown:
         raise CatalogError(f"{exercise.id} has no check named {', '.join(sorted(unknown))}; its checks: "
                            + ", ".join(c.name for c in checks))
     checks = [c for c in checks if not only or c.name in only]
     gpus = cuda_count()
-    limits = limits_for(exercise, gpus, time_scale)
+    limits = limits_for(exercise, gpus, time_scale * course.time_scale_for(exercise.id))
     broken: str | None = _syntax_error(student)  # once the file cannot be imported, the remaining checks say so
     files = {student: worker.scratch.stage(student)}  # copies the sandbox can read; removed before the next student
     try:

@@ -1,0 +1,5 @@
+"""gpus_mismatch: reference solution."""
+
+
+def add(a, b):
+    return a + b

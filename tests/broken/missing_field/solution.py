@@ -1,0 +1,5 @@
+"""missing_field: reference solution."""
+
+
+def add(a, b):
+    return a + b

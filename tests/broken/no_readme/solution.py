@@ -1,0 +1,5 @@
+"""no_readme: reference solution."""
+
+
+def add(a, b):
+    return a + b

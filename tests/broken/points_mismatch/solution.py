@@ -1,0 +1,5 @@
+"""points_mismatch: reference solution."""
+
+
+def add(a, b):
+    return a + b

@@ -1,0 +1,8 @@
+"""Checks for solution_fails, broken on purpose (the reference solution gives a wrong answer)."""
+
+from labkit.checks import check, expect
+
+
+@check(points=1, title="add works", hint="return a + b")
+def adds(sub):
+    expect(sub.call("add", 2, 3) == 5, "add(2, 3) should be 5")

@@ -1,0 +1,5 @@
+"""solution_fails: reference solution."""
+
+
+def add(a, b):
+    return a - b

@@ -1,0 +1,5 @@
+"""starter_passes: reference solution."""
+
+
+def add(a, b):
+    return a + b

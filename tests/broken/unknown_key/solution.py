@@ -1,0 +1,5 @@
+"""unknown_key: reference solution."""
+
+
+def add(a, b):
+    return a + b
