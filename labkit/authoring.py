@@ -14,7 +14,7 @@ from labkit.course import Course, line_of
 
 REQUIRED = ("id", "title", "order", "points")
 TOP_KEYS = {"id": str, "title": str, "order": int, "points": int, "needs_gpus": int, "hints": list, "data": str,
-            "limits": dict}
+            "meta_device": bool, "limits": dict}
 LIMIT_KEYS = {"call_seconds": (int, float), "import_seconds": (int, float), "memory_mb": int}
 ID = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -172,7 +172,7 @@ def check_metadata(folder: Path) -> list[str]:
         want = TOP_KEYS.get(key)
         if want is None:
             problems.append(f"{at(key)}: unknown key {key!r}; expected one of {', '.join(TOP_KEYS)}")
-        elif not isinstance(value, want) or isinstance(value, bool):
+        elif not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
             problems.append(f"{at(key)}: {key} should be a {want.__name__}, got {type(value).__name__}")
     for key, value in (data.get("limits") if isinstance(data.get("limits"), dict) else {}).items():
         want = LIMIT_KEYS.get(key)

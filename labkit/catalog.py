@@ -28,6 +28,7 @@ class Exercise:
     import_seconds: float = 20.0  # wall-clock limit for importing the student's file
     memory_mb: int = 4096  # address-space headroom per check where no CUDA is visible
     data: str | None = None  # the data its checks train on, shown in every report
+    meta_device: bool = False  # its checks use the meta device: the worker pays meta's lazy imports once, up front
     extra: dict = field(default_factory=dict, compare=False)  # unknown keys, kept for `dev check`
 
     @property
@@ -83,6 +84,7 @@ def load_exercise(folder: Path) -> Exercise:
             id=str(data.pop("id")), title=str(data.pop("title")), order=int(data.pop("order")),
             points=int(data.pop("points")), folder=folder, hints=tuple(data.pop("hints", ())),
             needs_gpus=int(data.pop("needs_gpus", 0)), data=data.pop("data", None),
+            meta_device=bool(data.pop("meta_device", False)),
             call_seconds=float(limits.pop("call_seconds", 20.0)),
             import_seconds=float(limits.pop("import_seconds", 20.0)),
             memory_mb=int(limits.pop("memory_mb", 4096)),

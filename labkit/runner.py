@@ -46,7 +46,8 @@ class Limits:
 class Worker:
     """A `python -I` process with torch imported, forking one child per check; in bubblewrap when asked."""
 
-    def __init__(self, sandbox: str = "none") -> None:
+    def __init__(self, sandbox: str = "none", warm_meta: bool = True) -> None:
+        self.warm_meta = warm_meta  # pay the meta device's lazy imports once in the worker (for checks that use it)
         self.sandbox = sandbox_mod.choose(sandbox)  # "bwrap" or "none", what reports say
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
@@ -60,13 +61,14 @@ class Worker:
     def start(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = str(Path(__file__).resolve().parent.parent)
-        code = f"import sys; sys.path.append({root!r}); from labkit.worker import main; main({child.fileno()})"
+        start = f"from labkit.worker import main; main({child.fileno()}, {self.warm_meta})"
+        code = f"import sys; sys.path.append({root!r}); {start}"
         argv = [sys.executable, "-I", "-c", code]
         if self.sandbox == "bwrap":
             argv = sandbox_mod.command(argv, inputs=self.scratch.inputs, work=self.scratch.work)
         elif self.sandbox == "container":  # the image's own labkit, the socket arriving as fd 3
             self.container = container.name()
-            argv = container.command("from labkit.worker import main; main(3)", child.fileno(),
+            argv = container.command(f"from labkit.worker import main; main(3, {self.warm_meta})", child.fileno(),
                                      inputs=self.scratch.inputs, work=self.scratch.work, container=self.container)
         log = tempfile.TemporaryFile()  # the worker's own stderr, shown if it fails to start
         self.proc = subprocess.Popen(argv, pass_fds=(child.fileno(),), start_new_session=True,

@@ -27,13 +27,14 @@ OUTPUT_FILE = "output.txt"
 OUTPUT_CAP = 16 << 10  # bytes of the child's output shown as feedback
 
 
-def main(ctl_fd: int) -> None:
+def main(ctl_fd: int, warm_meta: bool = True) -> None:
     """Serve `fork` commands on the control socket until `quit` or the grader goes away."""
     import torch  # loaded once, shared by every forked child
 
     # The first meta-device op lazily imports ~900 modules (0.8 s); pay it once here, not per check.
     # Meta ops start neither CUDA nor the CPU thread pool, so forking stays safe.
-    torch.empty(1, device="meta") + 1
+    if warm_meta:
+        torch.empty(1, device="meta") + 1
 
     reaper.become_subreaper()  # orphans of a check (a setsid() grandchild) come back to us, to be killed
     reaper.not_dumpable()  # a child of the same uid must not write our memory through /proc/<pid>/mem
