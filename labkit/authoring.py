@@ -13,8 +13,8 @@ from labkit.catalog import CatalogError, Exercise, load_exercise
 from labkit.course import Course, line_of
 
 REQUIRED = ("id", "title", "order", "points")
-TOP_KEYS = {"id": str, "title": str, "order": int, "points": int, "needs_gpus": int, "hints": list, "data": str,
-            "meta_device": bool, "limits": dict}
+TOP_KEYS = {"id": str, "title": str, "order": int, "points": int, "needs_gpus": int, "hints": list,
+            "hints_zh": list, "data": str, "meta_device": bool, "limits": dict}
 LIMIT_KEYS = {"call_seconds": (int, float), "import_seconds": (int, float), "memory_mb": int}
 ID = re.compile(r"[a-z][a-z0-9_]*")
 

@@ -23,6 +23,7 @@ class Exercise:
     points: int  # the sum of its checks' points (a test keeps them equal)
     folder: Path  # exercises/exercise3
     hints: tuple[str, ...] = ()  # progressive hints, `labkit hint` shows the next one
+    hints_zh: tuple[str, ...] = ()  # the same hints in Simplified Chinese (hints_zh in exercise.toml)
     needs_gpus: int = 0  # the most GPUs any of its checks needs
     call_seconds: float = 20.0  # wall-clock limit of one call into student code
     import_seconds: float = 20.0  # wall-clock limit for importing the student's file
@@ -83,6 +84,7 @@ def load_exercise(folder: Path) -> Exercise:
         return Exercise(
             id=str(data.pop("id")), title=str(data.pop("title")), order=int(data.pop("order")),
             points=int(data.pop("points")), folder=folder, hints=tuple(data.pop("hints", ())),
+            hints_zh=tuple(data.pop("hints_zh", ())),
             needs_gpus=int(data.pop("needs_gpus", 0)), data=data.pop("data", None),
             meta_device=bool(data.pop("meta_device", False)),
             call_seconds=float(limits.pop("call_seconds", 20.0)),
