@@ -24,12 +24,15 @@ from labkit.cli_options import (
     sandbox_option,
     workspace_option,
 )
+from labkit.i18n import _, choose, language, set_language
 from labkit.workspace import WorkspaceError, find, init
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(labkit.__version__, prog_name="labkit")
-def cli() -> None:
+@click.option("--lang", type=click.Choice(["en", "zh_CN"]), default=None,
+              help="Language of the output (default: $LABKIT_LANG, then the locale, e.g. LANG=zh_CN.UTF-8).")
+def cli(lang: str | None) -> None:
     """labkit: exercises for multi-GPU PyTorch, graded on your machine.
 
     \b
@@ -38,7 +41,9 @@ def cli() -> None:
         labkit start exercise1      # copy the starter into the workspace
         labkit check exercise1      # grade it: a line per check, a score
         labkit hint exercise1       # stuck? one hint at a time
+        labkit --lang zh_CN check exercise1   # 中文输出
     """
+    set_language(choose(lang))
 
 
 @cli.command("init")
@@ -126,8 +131,11 @@ def hint(exercise: str, workspace: Path | None) -> None:
         number, text = 1, ex.hints[0] if ex.hints else ""
     else:
         number, text = ws.next_hint(ex)
-    last = " (the last one)" if number == len(ex.hints) else ""
-    click.echo(f"hint {number} of {len(ex.hints)}{last} for {ex.id}:\n  {text}")
+    if language() == "zh_CN" and len(ex.hints_zh) == len(ex.hints):  # the same hint, in Chinese
+        text = ex.hints_zh[number - 1]
+    last = _(" (the last one)") if number == len(ex.hints) else ""
+    click.echo(_("hint {n} of {total}{last} for {exercise}:").format(n=number, total=len(ex.hints), last=last,
+                                                                       exercise=ex.id) + f"\n  {text}")
 
 
 @cli.command()

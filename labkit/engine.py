@@ -17,6 +17,7 @@ from labkit.catalog import CatalogError, Exercise
 from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, collect
 from labkit.course import current_course
 from labkit.hidden import apply as add_instructor_checks
+from labkit.i18n import _
 from labkit.runner import ChildGone, ImportFailed, Limits, Session, StudentError, Worker
 from labkit.worker import import_path
 
@@ -196,8 +197,8 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     try:
         for spec in checks:
             if spec.needs_gpus > gpus:  # first: a broken file must not change the maximum score
-                plural = "s" if spec.needs_gpus > 1 else ""
-                result = _result(spec, "skipped", f"needs {spec.needs_gpus} GPU{plural} (this machine has {gpus})")
+                result = _result(spec, "skipped", _("needs {n} GPU(s) (this machine has {have})").format(
+                    n=spec.needs_gpus, have=gpus))
             elif broken is not None:
                 result = _result(spec, "error", broken)
             else:
@@ -270,23 +271,23 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
     return result, import_failed
 
 
-def student_error_message(exc: StudentError) -> str:
+def student_error_message(exc: StudentError, raised: bool = True) -> str:
     """How an exception from the student's code reads in a report."""
     if exc.is_a("NotImplementedError") and re.match(r"exercise\d+:", exc.message):  # the starter's stub
-        head = f"not implemented yet ({exc.message or 'NotImplementedError'})"
+        head = _("not implemented yet ({what})").format(what=exc.message or "NotImplementedError")
     elif exc.is_a("MissingFunction"):
         head = exc.message
     else:
-        head = f"your code raised {exc}"
-    return head + "".join(f"\n    at {w}" for w in exc.where[-3:])
+        head = _("your code raised {error}").format(error=exc) if raised else str(exc)
+    return head + "".join("\n    " + _("at {where}").format(where=w) for w in exc.where[-3:])
 
 
 def _import_message(exc: ImportFailed) -> str:
     if exc.error is None:
         return str(exc)
     if exc.error.is_a("SystemExit"):
-        return "your file could not be imported: it called exit() at import time; keep top-level code out of it"
-    return "your file could not be imported: " + student_error_message(exc.error).removeprefix("your code raised ")
+        return _("your file could not be imported: it called exit() at import time; keep top-level code out of it")
+    return _("your file could not be imported: {why}").format(why=student_error_message(exc.error, raised=False))
 
 
 def _syntax_error(path: Path) -> str | None:
@@ -294,10 +295,10 @@ def _syntax_error(path: Path) -> str | None:
     try:
         compile(path.read_bytes(), str(path), "exec")
     except SyntaxError as exc:
-        return f"your file could not be imported: syntax error at line {exc.lineno}: {exc.msg}" + (
-            f"\n    {exc.text.strip()}" if exc.text else "")
+        return _("your file could not be imported: syntax error at line {line}: {msg}").format(
+            line=exc.lineno, msg=exc.msg) + (f"\n    {exc.text.strip()}" if exc.text else "")
     except ValueError as exc:  # null bytes
-        return f"your file could not be imported: {exc}"
+        return _("your file could not be imported: {why}").format(why=exc)
     return None
 
 

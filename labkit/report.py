@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from labkit.engine import CheckResult, Report
+from labkit.i18n import _, clip, pad
+from labkit.i18n import width as width_of
 
 SYMBOLS = {"passed": "✓", "failed": "✗", "error": "!", "skipped": "–", "inconclusive": "?"}
 COLOURS = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow", "inconclusive": "yellow"}
@@ -30,27 +32,36 @@ def hidden_note(report: Report) -> str:
     """Tell a student that hidden checks exist, once every visible check passes (before, they have work to do)."""
     if not report.withheld or report.count("failed") or report.count("error"):
         return ""
-    plural = "s" if report.withheld > 1 else ""
-    return (f"Every visible check passes. {report.withheld} hidden check{plural} also grade{'' if plural else 's'} "
-            "this exercise: test the cases the statement describes beyond those shown.")
+    return _("Every visible check passes. {n} hidden check(s) also grade this exercise: test the cases the "
+             "statement describes beyond those shown.").format(n=report.withheld)
 
 
 def check_line(r: CheckResult, style: Callable[..., str] = _plain, width: int = 70) -> str:
     """One check: symbol, title, points; reason, hint and output below when it did not pass."""
-    points = f"{_num(r.points)}/{_num(r.max_points)}" if r.counted else r.status
-    title = r.title if len(r.title) <= width else r.title[: width - 1] + "…"
-    lines = [f"  {style(SYMBOLS[r.status], fg=COLOURS[r.status], bold=True)} {title:<{width}} {points:>7}"]
+    points = f"{_num(r.points)}/{_num(r.max_points)}" if r.counted else status_word(r.status)
+    title = pad(clip(r.title, width), width)  # CJK characters take two columns: align by columns, not characters
+    lines = [f"  {style(SYMBOLS[r.status], fg=COLOURS[r.status], bold=True)} {title} {pad_left(points, 7)}"]
     if r.message:  # why it did not pass; under a pass, what it measured
         lines += [f"      {line}" for line in r.message.splitlines()]
     if r.hint:
-        lines.append(style(f"      hint: {r.hint}", fg="cyan"))
+        lines.append(style("      " + _("hint: {hint}").format(hint=r.hint), fg="cyan"))
     if r.status in ("failed", "error") and r.output.strip():
         out = r.output.rstrip().splitlines()
-        lines.append("      your code printed:")
+        lines.append("      " + _("your code printed:"))
         lines += [f"        | {line}" for line in out[:OUTPUT_LINES]]
         if len(out) > OUTPUT_LINES:
-            lines.append(f"        | ... ({len(out) - OUTPUT_LINES} more lines)")
+            lines.append("        | " + _("... ({n} more lines)").format(n=len(out) - OUTPUT_LINES))
     return "\n".join(lines)
+
+
+def status_word(status: str) -> str:
+    """A status as people read it (the English word stays the key in machine reports)."""
+    return {"passed": _("passed"), "failed": _("failed"), "error": _("error"), "skipped": _("skipped"),
+            "inconclusive": _("inconclusive")}[status]
+
+
+def pad_left(text: str, columns: int) -> str:
+    return " " * max(0, columns - width_of(text)) + text
 
 
 def header_line(exercise_id: str, title: str, style: Callable[..., str] = _plain) -> str:
@@ -59,25 +70,28 @@ def header_line(exercise_id: str, title: str, style: Callable[..., str] = _plain
 
 def summary(report: Report, style: Callable[..., str] = _plain) -> str:
     """The closing lines: score, counts, time, seed, and the environment in one line."""
-    counts = ", ".join(f"{report.count(s)} {s}" for s in SYMBOLS if report.count(s))
+    counts = ", ".join(f"{report.count(s)} {status_word(s)}" for s in SYMBOLS if report.count(s))
     colour = "green" if report.ok else "red"
-    score = style(f"Score {_num(report.score)}/{_num(report.max_score)}", fg=colour, bold=True)
-    lines = [f"{score} · {counts} · {report.seconds:.1f} s · seed {report.seed} · sandbox {report.sandbox}"]
+    score = style(_("Score {score}/{max}").format(score=_num(report.score), max=_num(report.max_score)), fg=colour,
+                  bold=True)
+    lines = [f"{score} · {counts} · {report.seconds:.1f} s · " + _("seed {seed} · sandbox {sandbox}").format(
+        seed=report.seed, sandbox=report.sandbox)]
     if report.data:
-        lines.append(f"data: {report.data}")
+        lines.append(_("data: {data}").format(data=report.data))
     if report.only:
-        lines.append(f"only {', '.join(report.only)} ran (--only): the score is partial")
+        lines.append(_("only {checks} ran (--only): the score is partial").format(checks=", ".join(report.only)))
     if hidden_note(report):
         lines.append(hidden_note(report))
     apart = [r for r in report.results if not r.counted]
     if apart:
-        lines.append(f"({len(apart)} skipped or inconclusive: they count neither for nor against the score)")
+        lines.append(_("({n} skipped or inconclusive: they count neither for nor against the score)").format(
+            n=len(apart)))
     fp = report.fingerprint
     if fp:
-        gpus = f"{len(fp['gpus'])} GPU(s)" if fp.get("gpus") else "no GPU"
+        gpus = _("{n} GPU(s)").format(n=len(fp["gpus"])) if fp.get("gpus") else _("no GPU")
         lines.append(f"labkit {fp['labkit']} · Python {fp['python']} · torch {fp.get('torch') or 'missing'} · "
-                     f"CUDA {fp.get('cuda') or '-'} · {gpus} · {fp['cpu_count']} CPUs · "
-                     f"file sha256 {report.sha256[:12]}")
+                     f"CUDA {fp.get('cuda') or '-'} · {gpus} · " + _("{n} CPUs").format(n=fp["cpu_count"])
+                     + " · " + _("file sha256 {sha}").format(sha=report.sha256[:12]))
     return "\n".join(lines)
 
 
@@ -89,12 +103,12 @@ def terminal(report: Report, style: Callable[..., str] = _plain) -> str:
 
 def scorecard(reports: list[Report]) -> str:
     """One line per graded exercise and the total: what `make demo` ends with."""
-    lines = ["Scorecard"]
+    lines = [_("Scorecard")]
     for r in reports:
         mark = SYMBOLS["passed"] if r.ok and r.score == r.max_score else SYMBOLS["failed" if not r.ok else "skipped"]
         lines.append(f"  {mark} {r.exercise:<11} {_num(r.score):>4}/{_num(r.max_score):<4} {r.title}")
     total, most = sum(r.score for r in reports), sum(r.max_score for r in reports)
-    lines.append(f"  total {_num(total)}/{_num(most)}")
+    lines.append("  " + _("total {score}/{max}").format(score=_num(total), max=_num(most)))
     return "\n".join(lines)
 
 
@@ -135,9 +149,9 @@ def to_gradescope(reports: list[Report]) -> dict:
     tests = []
     for report in reports:
         for r in report.results:
-            output = f"{r.status}: {r.message}" if r.message else r.status
+            output = f"{status_word(r.status)}: {r.message}" if r.message else status_word(r.status)
             if r.hint and r.status in ("failed", "error"):
-                output += f"\nhint: {r.hint}"
+                output += "\n" + _("hint: {hint}").format(hint=r.hint)
             test = {"name": f"{report.exercise}: {r.title}", "output": output,
                     "visibility": "hidden" if r.hidden and not report.reveal_hidden else "visible"}
             if r.counted:  # skipped and inconclusive checks carry no points either way

@@ -34,7 +34,7 @@ def test_solution_passes_and_gpu_check_is_skipped_apart(grade_toy):
     assert statuses(report) == {"adds": "passed", "scales": "passed", "writes": "passed", "builds": "passed",
                                 "adds_again": "passed", "many_gpus": "skipped"}
     assert (report.score, report.max_score, report.ok) == (5, 5, True)
-    assert "needs 8 GPUs" in result(report, "many_gpus").message
+    assert "needs 8 GPU(s)" in result(report, "many_gpus").message
 
 
 def test_same_file_same_seed_and_verdicts(grade_toy):

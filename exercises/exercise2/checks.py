@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from labkit.checks import check, expect, expect_equal, fail, probe
+from labkit.i18n import _
 
 # References taken when the checks module is imported, before the student's module is.
 MODULE, DATA_PARALLEL = nn.Module, nn.DataParallel
@@ -130,11 +131,11 @@ def explain_sizes(batch: int, n: int, got: object, want: list[int]) -> str:
     """Why `got` is not DataParallel's split, naming the usual mistakes."""
     head = f"replica_batch_sizes({batch}, {n}): expected {want}, got {got!r}"
     if got == [batch // n] * n:
-        return head + ("; that is [batch // n] * n, which loses the remainder. DataParallel's scatter uses "
-                       "tensor.chunk: ceil(batch / n) per replica, the last one gets what is left")
+        return head + _("; that is [batch // n] * n, which loses the remainder. DataParallel's scatter uses "
+                        "tensor.chunk: ceil(batch / n) per replica, the last one gets what is left")
     if got == [batch // n + (i < batch % n) for i in range(n)]:
-        return head + ("; that spreads the remainder one by one (like numpy.array_split). tensor.chunk gives "
-                       "ceil(batch / n) to each replica and the rest to the last, so fewer replicas may run")
+        return head + _("; that spreads the remainder one by one (like numpy.array_split). tensor.chunk gives "
+                        "ceil(batch / n) to each replica and the rest to the last, so fewer replicas may run")
     return head + "; follow tensor.chunk: 10 on 3 gives [4, 4, 2], 10 on 8 gives five replicas of 2"
 
 
@@ -170,8 +171,8 @@ def wrap_bare(sub):
     for args in calls:
         got = sub.probe("wrapped", *args)
         call = f"wrap_data_parallel(model{''.join(f', {a!r}' for a in args)}) with {sub.gpus} CUDA device(s)"
-        expect(not got.get("is_dp"), f"{call} returned a DataParallel: with fewer than two GPUs the wrapper does no "
-               "parallel work and only adds a 'module.' prefix to every state-dict key; return the bare model")
+        expect(not got.get("is_dp"), call + _(" returned a DataParallel: with fewer than two GPUs the wrapper does no "
+               "parallel work and only adds a 'module.' prefix to every state-dict key; return the bare model"))
         expect(got["type"] == "SizeRecorder", f"{call} returned a {got['type']}, expected the model itself")
         expect_equal(got["devices"], [primary], f"{call}: devices of the parameters")
 

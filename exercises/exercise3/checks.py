@@ -9,6 +9,7 @@ import sys
 import torch
 
 from labkit.checks import check, expect, expect_equal, fail, probe
+from labkit.i18n import _
 
 ORDER, MASK = "CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES"
 MARK = "LABKIT_MARK"  # a variable the caller sets; the child must inherit it with the rest of the environment
@@ -98,7 +99,7 @@ def cuda_env_dict(sub):
        hint="Split the mask on ',', turn each entry into an int, and return the entry at position `logical`.")
 def physical_index_maps(sub):
     cases = [(1, "5,6,7"), (0, "5,6,7"), (2, " 5, 6 ,7 "), (0, "3")]
-    for _ in range(3):
+    for _round in range(3):
         visible = random_mask(sub.rng)
         cases.append((sub.rng.randrange(len(visible)), spaced(sub.rng, visible)))
     for logical, text in cases:
@@ -189,9 +190,9 @@ def restrict_too_late(sub):
            "the check could not mark CUDA as initialised with this torch (a labkit problem, not yours)")
     err = sub.raises("restrict_gpus", visible)
     call = f"restrict_gpus({visible!r})"
-    expect(err is not None, f"{call} returned normally although torch.cuda.is_initialized() was True: the variables "
-                            "were set after CUDA initialised, which read them once at start-up, so the new mask is "
-                            "silently ignored. Raise RuntimeError instead")
+    expect(err is not None, call + _(" returned normally although torch.cuda.is_initialized() was True: the "
+                                     "variables were set after CUDA initialised, which read them once at start-up, so "
+                                     "the new mask is silently ignored. Raise RuntimeError instead"))
     if err.is_a("NotImplementedError"):
         raise err
     expect(err.is_a("RuntimeError"), f"{call} raised {err.type_name} once CUDA was initialised; expected RuntimeError")

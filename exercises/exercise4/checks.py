@@ -13,6 +13,7 @@ from torch import nn
 from labkit.checks import check, expect, fail, inconclusive, probe
 from labkit.data import synthetic
 from labkit.experiment import Plan, accuracy, timed_run
+from labkit.i18n import _
 from labkit.timing import LoadMeter, PassRecorder, device_sync
 
 # References taken before the student's module is imported: patching `time` later changes nothing here.
@@ -24,7 +25,7 @@ DELAY = 0.5  # seconds of GPU work queued at the end of one epoch: its reported 
 def resnet_params(num_classes: int, in_channels: int, c: int, bias: int = 1) -> int:
     """Parameters of d2l's ResNet-18: convolutions with bias, BatchNorm, a 1x1 shortcut where the shape changes."""
     total, prev = in_channels * c * 9 + bias * c + 2 * c, c
-    for mult, _ in STAGES:
+    for mult, _side in STAGES:
         o = mult * c  # block 1: two 3x3 convs, two BatchNorms, maybe a 1x1 shortcut; block 2: the same at o -> o
         total += prev * o * 9 + o * o * 9 + (prev * o + bias * o if prev != o else 0) + 2 * bias * o + 4 * o
         total += 2 * (o * o * 9 + bias * o) + 4 * o
@@ -217,8 +218,8 @@ def scaling_rule(sub):
     cases = [(0.1, 256, 512), (0.1, 256, 256), (0.4, 512, 128)]
     cases += [(round(sub.rng.uniform(0.01, 0.5), 4), sub.rng.choice([32, 64, 256]), sub.rng.choice([64, 512, 1024]))]
     judge_formula(sub, "scaled_lr", cases, lambda lr, base, batch: lr * batch / base,
-                  "the base learning rate came back unchanged; when the batch grows k times, multiply the learning "
-                  "rate by k (the linear scaling rule of Goyal et al., 2017)")
+                  _("the base learning rate came back unchanged; when the batch grows k times, multiply the learning "
+                    "rate by k (the linear scaling rule of Goyal et al., 2017)"))
 
 
 @check(points=2, title="lr_at warms up linearly, then holds the peak",
@@ -228,8 +229,8 @@ def warmup_schedule(sub):
     cases = [(0, 5, 0.2), (4, 5, 0.2), (5, 5, 0.2), (0, 0, 0.1), (7, 0, 0.1), (2, 10, 1.0)]
     cases += [(s, w, peak) for s in (0, sub.rng.randrange(w), w - 1, w, w + sub.rng.randint(1, 100))]
     judge_formula(sub, "lr_at", cases, lr_at_reference,
-                  "the peak already, during warm-up; without warm-up a large batch's large learning rate hits the "
-                  "untrained network at once: ramp up as peak_lr * (step + 1) / warmup_steps")
+                  _("the peak already, during warm-up; without warm-up a large batch's large learning rate hits the "
+                    "untrained network at once: ramp up as peak_lr * (step + 1) / warmup_steps"))
 
 
 @check(points=4, title="train() learns on a CPU, at lr_at(step) every step", timeout=60,

@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DistributedSampler, TensorDataset
 
 from labkit.checks import check, expect, expect_close, fail, inconclusive, probe
+from labkit.i18n import _
 
 LAUNCH_SECONDS = 60.0  # the watchdog's deadline for one launch; a healthy one takes about ten seconds
 RESNET = {"n": 1024, "global_batch": 256, "base": 16, "epochs": 3}  # epoch 0 warms up; 1 and 2 are timed
@@ -159,8 +160,8 @@ def shard_matches_sampler(sub):
             n, ws, rank, epoch, seed, shuffle)
         call = f"shard(n={n}, world_size={ws}, rank={rank}, epoch={epoch}, seed={seed}, shuffle={shuffle})"
         if isinstance(got, list) and len(got) < len(want):
-            fail(f"{call} returned {len(got)} indices, expected {len(want)}: DistributedSampler pads by wrapping "
-                 "around so that every rank gets ceil(n / world_size)")
+            fail(call + _(" returned {got} indices, expected {want}: DistributedSampler pads by wrapping around so "
+                          "that every rank gets ceil(n / world_size)").format(got=len(got), want=len(want)))
         expect(got == want, f"{call} returned {got}, expected {want}")
 
 
@@ -180,8 +181,8 @@ def epochs_shuffled(sub):
         seen = [list(e) for e in v["epoch_indices"]]
         expect(len(seen) == args["epochs"], f"rank {r} reported {len(seen)} epochs of indices, expected "
                                             f"{args['epochs']}")
-        expect(len({tuple(e) for e in seen}) == len(seen), f"rank {r} saw the same order in every epoch: "
-               "call sampler.set_epoch(epoch) each epoch, or DistributedSampler repeats epoch 0's shuffle")
+        expect(len({tuple(e) for e in seen}) == len(seen), _("rank {r} saw the same order in every epoch: "
+               "call sampler.set_epoch(epoch) each epoch, or DistributedSampler repeats epoch 0's shuffle").format(r=r))
         for e, ix in enumerate(seen):
             want = sampler_indices(args["n"], 2, r, e, args["seed"])
             expect(ix == want, f"rank {r}, epoch {e}: saw {ix}, expected DistributedSampler's {want} "
@@ -194,8 +195,8 @@ def epochs_shuffled(sub):
 def checkpoint_rank0(sub):
     args, got = launch_two(sub)
     saves = got["saves"]
-    expect(saves[1] == 0, f"rank 1 called torch.save {saves[1]} time(s): every rank writes the checkpoint; "
-                          "only rank 0 may (if rank == 0: ...), or the ranks race on one file")
+    expect(saves[1] == 0, _("rank 1 called torch.save {n} time(s): every rank writes the checkpoint; only rank 0 "
+                            "may (if rank == 0: ...), or the ranks race on one file").format(n=saves[1]))
     expect(saves[0] == 1, f"rank 0 called torch.save {saves[0]} time(s), expected exactly once")
     expect(got["exists"], "no checkpoint at cfg['checkpoint'] after the launch")
     expect(not got["load_error"], f"the checkpoint does not load with weights_only=True ({got['load_error']}): "
@@ -203,8 +204,8 @@ def checkpoint_rank0(sub):
     ckpt = got["checkpoint"]
     expect(isinstance(ckpt, dict), "the checkpoint should be a state_dict")
     prefixed = [k for k in ckpt if str(k).startswith("module.")]
-    expect(not prefixed, f"the checkpoint keeps the 'module.' prefix ({prefixed[:2]}...): save "
-                         "model.module.state_dict(), so a bare model loads it")
+    expect(not prefixed, _("the checkpoint keeps the 'module.' prefix ({keys}...): save model.module.state_dict(), "
+                           "so a bare model loads it").format(keys=prefixed[:2]))
     bare = tiny_net(0)
     try:
         bare.load_state_dict(ckpt)
