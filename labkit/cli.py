@@ -54,7 +54,8 @@ def init_cmd(directory: Path) -> None:
     Example: labkit init course
     """
     ws = init(directory)
-    click.echo(f"workspace ready in {ws.root}\nnext: cd {directory} && labkit start exercise1")
+    click.echo(_("workspace ready in {root}\nnext: cd {directory} && labkit start exercise1").format(
+        root=ws.root, directory=directory))
 
 
 @cli.command("list")
@@ -79,7 +80,7 @@ def list_cmd(workspace: Path | None) -> None:
         colour = {"passed": "green", "failing": "red", "started": "yellow"}.get(p.status)
         click.echo(f"{ex.id:<11} {click.style(f'{p.status:<11}', fg=colour)} {best:>7}  {ex.title}{gpu}")
     if ws is None:
-        click.echo("\n(not in a workspace: `labkit init` makes one and then shows your progress here)")
+        click.echo("\n" + _("(not in a workspace: `labkit init` makes one and then shows your progress here)"))
 
 
 @cli.command()
@@ -95,8 +96,9 @@ def start(exercise: str, force: bool, workspace: Path | None) -> None:
     ex, ws = resolve(exercise), find(workspace)
     backup = ws.start(ex, force=force)
     if backup:
-        click.echo(f"your previous file is kept at {backup}")
-    click.echo(f"wrote {ws.file(ex)}\nread {ex.statement}\nthen: labkit check {ex.id}")
+        click.echo(_("your previous file is kept at {backup}").format(backup=backup))
+    click.echo(_("wrote {file}\nread {statement}\nthen: labkit check {exercise}").format(
+        file=ws.file(ex), statement=ex.statement, exercise=ex.id))
 
 
 @cli.command()
@@ -110,7 +112,8 @@ def reset(exercise: str, workspace: Path | None) -> None:
     """
     ex, ws = resolve(exercise), find(workspace)
     backup = ws.reset(ex)
-    click.echo(f"restored the starter of {ex.id}" + (f"; your file is kept at {backup}" if backup else ""))
+    click.echo(_("restored the starter of {exercise}").format(exercise=ex.id)
+               + (_("; your file is kept at {backup}").format(backup=backup) if backup else ""))
 
 
 @cli.command()
@@ -201,21 +204,22 @@ def _jobs(names: tuple[str, ...], every: bool, file_: Path | None,
     """(exercise, file, workspace or None) for each thing to grade, or a usage error."""
     if file_ is not None:
         if len(names) != 1:
-            raise UsageFailure("--file grades one exercise: name it, e.g. `labkit check exercise1 --file my.py`")
+            raise UsageFailure(_("--file grades one exercise: name it, e.g. `labkit check exercise1 --file my.py`"))
         if not file_.is_file():
-            raise UsageFailure(f"no such file: {file_}")
+            raise UsageFailure(_("no such file: {file}").format(file=file_))
         return [(resolve(names[0]), file_, None)]
     if not names and not every:
-        raise UsageFailure("name an exercise (e.g. `labkit check exercise1`) or use --all")
+        raise UsageFailure(_("name an exercise (e.g. `labkit check exercise1`) or use --all"))
     chosen = [resolve(n) for n in names]  # an unknown name is reported before a missing workspace
     ws = find(workspace)
     if every:
         chosen = [ex for ex in all_exercises() if ws.file(ex).exists()]
         if not chosen:
-            raise UsageFailure("no exercise started yet: `labkit start exercise1` first")
+            raise UsageFailure(_("no exercise started yet: `labkit start exercise1` first"))
     for ex in chosen:
         if not ws.file(ex).is_file():
-            raise UsageFailure(f"{ws.file(ex)} does not exist: run `labkit start {ex.id}` first")
+            raise UsageFailure(_("{file} does not exist: run `labkit start {exercise}` first").format(
+                file=ws.file(ex), exercise=ex.id))
     return [(ex, ws.file(ex), ws) for ex in chosen]
 
 
@@ -235,7 +239,8 @@ def watch(exercise: str, interval: float, max_runs: int | None, workspace: Path 
     ex, ws = resolve(exercise), find(workspace)
     path = ws.file(ex)
     if not path.is_file():
-        raise UsageFailure(f"{path} does not exist: run `labkit start {ex.id}` first")
+        raise UsageFailure(_("{file} does not exist: run `labkit start {exercise}` first").format(
+            file=path, exercise=ex.id))
     from labkit import report as rep
     from labkit.engine import grade
     from labkit.runner import Worker
@@ -248,14 +253,15 @@ def watch(exercise: str, interval: float, max_runs: int | None, workspace: Path 
                 if stamp != seen and stamp is not None:
                     seen = stamp
                     runs += 1
-                    click.echo(f"\n[{time.strftime('%H:%M:%S')}] {path.name} changed: checking")
+                    click.echo(f"\n[{time.strftime('%H:%M:%S')}] " + _("{name} changed: checking").format(
+                        name=path.name))
                     report = grade(ex, path, worker=worker)
                     ws.record(ex, report.score, report.max_score, report.ok and report.score == report.max_score)
                     click.echo(rep.terminal(report, click.style))
-                    click.echo(f"watching {path.name} (Ctrl-C to stop)")
+                    click.echo(_("watching {name} (Ctrl-C to stop)").format(name=path.name))
                 time.sleep(interval)
         except KeyboardInterrupt:
-            click.echo("\nstopped watching")
+            click.echo("\n" + _("stopped watching"))
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -290,11 +296,11 @@ def doctor(as_json: bool, strict: bool) -> None:
                 continue
             click.echo(f"{key:<12} {value if value is not None else '-'}")
         if len(fp.gpus) >= 2:
-            click.echo("peer-to-peer access (can the row GPU read the column GPU directly?):")
+            click.echo(_("peer-to-peer access (can the row GPU read the column GPU directly?):"))
             for line in format_p2p(fp.p2p):
                 click.echo(f"  {line}")
         for note in notes:
-            click.echo(click.style(f"warning: {note}", fg="yellow"))
+            click.echo(click.style(_("warning: {note}").format(note=note), fg="yellow"))
     sys.exit(1 if strict and notes else 0)
 
 

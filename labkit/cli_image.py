@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from labkit.i18n import _
+
 
 @click.command()
 def welcome() -> None:
@@ -18,24 +20,26 @@ def welcome() -> None:
 
     fp = fingerprint()  # imports torch (inside, never at module import)
     notes = warnings(fp)
-    gpus = ", ".join(f"{g['index']}: {g['name']} ({g['memory_gib']} GiB)" for g in fp.gpus) or "none visible"
-    click.secho("labkit: a multi-GPU PyTorch course", bold=True)
+    gpus = ", ".join(f"{g['index']}: {g['name']} ({g['memory_gib']} GiB)" for g in fp.gpus) or _("none visible")
+    click.secho(_("labkit: a multi-GPU PyTorch course"), bold=True)
     click.echo(f"  labkit {fp.labkit} · Python {fp.python} · torch {fp.torch or 'missing'} · CUDA {fp.cuda or '-'}")
-    click.echo(f"  GPUs: {gpus}")
+    click.echo("  " + _("GPUs: {gpus}").format(gpus=gpus))
     if notes:
-        click.secho(f"  {len(notes)} warning(s): run `labkit doctor` for the details and their fixes", fg="yellow")
+        click.secho("  " + _("{n} warning(s): run `labkit doctor` for the details and their fixes").format(
+            n=len(notes)), fg="yellow")
     else:
-        click.echo("  no warnings")
+        click.echo("  " + _("no warnings"))
     click.echo("")
-    click.secho("Exercises", bold=True)
+    click.secho(_("Exercises"), bold=True)
     try:
         for ex in all_exercises():
-            gpu = f"  (needs {ex.needs_gpus} GPUs)" if ex.needs_gpus > 1 else ""
+            gpu = "  " + _("(needs {n} GPUs)").format(n=ex.needs_gpus) if ex.needs_gpus > 1 else ""
             click.echo(f"  {ex.id:<10} {ex.title}{gpu}")
     except CatalogError as exc:
-        click.echo(f"  cannot list the exercises: {exc}")
+        click.echo("  " + _("cannot list the exercises: {error}").format(error=exc))
     click.echo("")
-    click.secho("Start", bold=True)
-    click.echo("  labkit init /work/course && cd /work/course   # your workspace (mount it: -v \"$PWD\":/work)")
+    click.secho(_("Start"), bold=True)
+    click.echo("  labkit init /work/course && cd /work/course   # " + _("your workspace (mount it: -v \"$PWD\":/work)"))
     click.echo("  labkit start exercise1 && labkit check exercise1")
-    click.echo("  labkit --help                                # every command; `labkit hint exercise1` for a hint")
+    click.echo("  labkit --help                                # "
+               + _("every command; `labkit hint exercise1` for a hint"))

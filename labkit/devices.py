@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 import labkit
+from labkit.i18n import _
 
 CUDA_VARS = ("CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
 
@@ -190,28 +191,30 @@ def warnings(fp: Fingerprint, physical_gpus: int | None = None) -> list[str]:
     """
     out = []
     if fp.torch is None:
-        out.append("torch is not installed: run `make demo` or `pip install -c constraints.txt torch torchvision`")
+        out.append(_("torch is not installed: run `make demo` or `pip install -c constraints.txt torch torchvision`"))
     elif not fp.gpus:
-        out.append("no CUDA device is visible: GPU checks will be skipped (CPU checks still grade everything else)")
+        out.append(_("no CUDA device is visible: GPU checks will be skipped (CPU checks still grade everything else)"))
     order = fp.env.get("CUDA_DEVICE_ORDER")
     if "CUDA_VISIBLE_DEVICES" in fp.env and order != "PCI_BUS_ID":
-        out.append("CUDA_VISIBLE_DEVICES is set without CUDA_DEVICE_ORDER=PCI_BUS_ID: indices follow CUDA's "
-                   "FASTEST_FIRST order, not nvidia-smi's; export CUDA_DEVICE_ORDER=PCI_BUS_ID")
+        out.append(_("CUDA_VISIBLE_DEVICES is set without CUDA_DEVICE_ORDER=PCI_BUS_ID: indices follow CUDA's "
+                     "FASTEST_FIRST order, not nvidia-smi's; export CUDA_DEVICE_ORDER=PCI_BUS_ID"))
     if len(fp.gpus) == 1:
-        out.append("one GPU: the 2-GPU checks will be skipped (needs 2 GPUs)")
+        out.append(_("one GPU: the 2-GPU checks will be skipped (needs 2 GPUs)"))
     if fp.shm_bytes is not None and fp.shm_bytes < SHM_MIN:
-        out.append(f"/dev/shm is only {fp.shm_bytes / 2**20:.0f} MiB: DataLoader workers and NCCL need more than "
-                   "Docker's 64 MB default; run the container with --shm-size=2g (or --ipc=host)")
+        out.append(_("/dev/shm is only {mib} MiB: DataLoader workers and NCCL need more than Docker's 64 MB "
+                     "default; run the container with --shm-size=2g (or --ipc=host)").format(
+                         mib=f"{fp.shm_bytes / 2**20:.0f}"))
     out += _visibility_warnings(fp, physical_gpus)
     if fp.cuda and fp.driver_cuda and _version_tuple(fp.driver_cuda)[:2] < _version_tuple(fp.cuda)[:2]:
-        out.append(f"the NVIDIA driver supports CUDA {fp.driver_cuda} but torch {fp.torch} was built for CUDA "
-                   f"{fp.cuda}: update the driver, or install a torch build for CUDA {fp.driver_cuda}")
+        out.append(_("the NVIDIA driver supports CUDA {driver} but torch {torch} was built for CUDA {cuda}: "
+                     "update the driver, or install a torch build for CUDA {driver}").format(
+                         driver=fp.driver_cuda, torch=fp.torch, cuda=fp.cuda))
     if fp.p2p and not all(all(row) for row in fp.p2p):
-        out.append("some GPU pairs cannot access each other's memory directly (see p2p in `labkit doctor`): "
-                   "NCCL and DataParallel copy through host memory there; export NCCL_P2P_DISABLE=1 if NCCL hangs")
+        out.append(_("some GPU pairs cannot access each other's memory directly (see p2p in `labkit doctor`): "
+                     "NCCL and DataParallel copy through host memory there; export NCCL_P2P_DISABLE=1 if NCCL hangs"))
     if fp.uid == 0:
-        out.append("running as root: run as an ordinary user (the image's `student`, or `docker run --user "
-                   "\"$(id -u):$(id -g)\"`) so the files written to your workspace stay yours")
+        out.append(_("running as root: run as an ordinary user (the image's `student`, or `docker run --user "
+                     "\"$(id -u):$(id -g)\"`) so the files written to your workspace stay yours"))
     return out
 
 
