@@ -24,6 +24,7 @@ from typing import Any
 from labkit import container, wire
 from labkit import sandbox as sandbox_mod
 from labkit.failures import ChildGone, ImportFailed, StudentError, WorkerFailed  # noqa: F401  (re-exported)
+from labkit.i18n import _
 from labkit.worker import read_output
 
 START_SECONDS = 60.0  # importing torch on a busy machine
@@ -177,9 +178,9 @@ class Session:
             raise ChildGone(f"the grader could not start this check (a bug in labkit): {ready.get('error', '')}")
         self.pid = int(ready["pid"])
         try:
-            imported = self._next(self.limits.import_seconds, "importing your file")
+            imported = self._next(self.limits.import_seconds, _("importing your file"))
         except ChildGone as exc:
-            raise ImportFailed(f"your file could not be imported: {exc}") from None
+            raise ImportFailed(_("your file could not be imported: {why}").format(why=exc)) from None
         if not imported.get("ok"):
             error = StudentError(imported.get("error") or {})
             raise ImportFailed(f"your file could not be imported: {error}", error)
@@ -195,9 +196,10 @@ class Session:
     def _request(self, name: str, args: tuple, kwargs: dict, *, probe: bool, timeout: float | None) -> Any:
         tree, blob = wire.encode((list(args), kwargs))
         header = {"op": "call", "name": name, "probe": probe, "args": tree}
-        what = f"{name}()" if not probe else "the check"
+        what = f"{name}()" if not probe else _("the check")
         self._send(header, blob, what)
-        reply, out = self._next(timeout or self.limits.call_seconds, f"running {what}", want_blob=True)
+        reply, out = self._next(timeout or self.limits.call_seconds, _("running {what}").format(what=what),
+                                want_blob=True)
         if reply.get("kind") != "result":
             raise ChildGone(f"protocol error while running {what}")
         if not reply.get("ok"):
@@ -250,7 +252,8 @@ class Session:
             left = deadline - time.monotonic()
             ready, _, _ = select.select([self.rep], [], [], max(0.0, left))
             if not ready:
-                self._kill(f"timed out after {seconds:g} s while {what}", timeout=True)
+                self._kill(_("timed out after {seconds} s while {what}").format(seconds=f"{seconds:g}", what=what),
+                           timeout=True)
             try:
                 chunk = os.read(self.rep, 1 << 20)
             except BlockingIOError:
@@ -294,16 +297,18 @@ class Session:
     def _gone_message(self, what: str) -> str:
         status = self.exit_status
         if status is None or status == -999:
-            return f"the process running your code disappeared while {what}"
+            return _("the process running your code disappeared while {what}").format(what=what)
         if status < 0:
             try:
                 name = signal.Signals(-status).name
             except ValueError:
                 name = f"signal {-status}"
-            reason = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (output or file size limit)",
-                      "SIGKILL": " (killed, perhaps out of memory)"}.get(name, "")
-            return f"your code was stopped by {name}{reason} while {what}"
-        return f"your code ended the process (exit status {status}) while {what}; do not call exit() in an exercise"
+            reason = {"SIGXCPU": _(" (CPU time limit)"), "SIGXFSZ": _(" (output or file size limit)"),
+                      "SIGKILL": _(" (killed, perhaps out of memory)")}.get(name, "")
+            return _("your code was stopped by {signal}{reason} while {what}").format(signal=name, reason=reason,
+                                                                                      what=what)
+        return _("your code ended the process (exit status {status}) while {what}; do not call exit() in an "
+                 "exercise").format(status=status, what=what)
 
 
 def _kill_group(pid: int) -> None:
