@@ -139,7 +139,7 @@ def seed_for(exercise_id: str, sha256: str) -> int:
 def load_checks(exercise: Exercise) -> tuple[list[CheckSpec], ModuleType]:
     """Import an exercise's checks.py in the grader (trusted code) and list its checks."""
     module = import_path(str(exercise.checks_file), f"labkit_checks_{exercise.id}")
-    checks, _ = collect(vars(module))
+    checks = collect(vars(module))[0]
     return checks, module
 
 

@@ -149,7 +149,7 @@ class Worker:
 
     def _receive(self, deadline: float) -> dict | None:
         """One message from the worker, or None when it is gone or late."""
-        ready, _, _ = select.select([self.ctl], [], [], max(0.0, deadline - time.monotonic()))
+        ready = select.select([self.ctl], [], [], max(0.0, deadline - time.monotonic()))[0]
         if not ready:
             return None
         try:
@@ -230,7 +230,7 @@ class Session:
         deadline = time.monotonic() + timeout
         os.set_blocking(self.req, False)
         while data:
-            _, ready, _ = select.select([], [self.req], [], max(0.0, deadline - time.monotonic()))
+            ready = select.select([], [self.req], [], max(0.0, deadline - time.monotonic()))[1]
             if not ready:
                 self._kill(f"the child stopped reading while {what}")
             try:
@@ -250,7 +250,7 @@ class Session:
                     self._kill(f"a malformed answer arrived while {what}")
                 return (header, blob) if want_blob else header
             left = deadline - time.monotonic()
-            ready, _, _ = select.select([self.rep], [], [], max(0.0, left))
+            ready = select.select([self.rep], [], [], max(0.0, left))[0]
             if not ready:
                 self._kill(_("timed out after {seconds} s while {what}").format(seconds=f"{seconds:g}", what=what),
                            timeout=True)
