@@ -18,7 +18,7 @@ from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, collect
 from labkit.course import current_course
 from labkit.hidden import apply as add_instructor_checks
 from labkit.i18n import _
-from labkit.runner import ChildGone, ImportFailed, Limits, Session, StudentError, Worker
+from labkit.runner import ChildGone, ImportFailed, Limits, Session, StudentError, Worker, WorkerFailed
 from labkit.worker import import_path
 
 STATUSES = ("passed", "failed", "error", "skipped", "inconclusive")
@@ -258,6 +258,8 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
         status, message = "error", str(exc)
     except StudentError as exc:
         status, message = "error", student_error_message(exc)
+    except WorkerFailed:  # the installation, not the student: stop grading, say so once
+        raise
     except Exception as exc:  # the answer broke the check's own judging code: it cannot pass
         status, message = "failed", f"the answer could not be judged ({type(exc).__name__}: {exc})"
     finally:

@@ -58,6 +58,7 @@ class Worker:
         self.scratch = sandbox_mod.Scratch(owner=owner)  # kept across restarts; removed by close()
         self.container: str | None = None  # the running container's name
         self._log = None  # the starting worker's stderr until it says it is ready
+        self._listener: socket.socket | None = None  # container mode: where the worker connects back
 
     def start(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -67,10 +68,11 @@ class Worker:
         argv = [sys.executable, "-I", "-c", code]
         if self.sandbox == "bwrap":
             argv = sandbox_mod.command(argv, inputs=self.scratch.inputs, work=self.scratch.work)
-        elif self.sandbox == "container":  # the image's own labkit, the socket arriving as fd 3
+        elif self.sandbox == "container":  # the image's own labkit; it connects back through the mounted folder
             self.container = container.name()
-            argv = container.command(f"from labkit.worker import main; main(3, {self.warm_meta})", child.fileno(),
-                                     inputs=self.scratch.inputs, work=self.scratch.work, container=self.container)
+            self._listener, path = container.listen(self.scratch.work, self.scratch.owner)
+            argv = container.command(container.bootstrap(path, self.warm_meta), inputs=self.scratch.inputs,
+                                     work=self.scratch.work, container=self.container)
         log = tempfile.TemporaryFile()  # the worker's own stderr, shown if it fails to start
         self.proc = subprocess.Popen(argv, pass_fds=(child.fileno(),), start_new_session=True,
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -82,6 +84,9 @@ class Worker:
         if self._log is None:
             return
         log, self._log = self._log, None
+        if self._listener is not None:  # a container: its worker's one connection becomes the control socket
+            self.ctl = container.accept(self._listener, START_SECONDS) or self.ctl
+            self._listener = None
         msg = self._receive(time.monotonic() + START_SECONDS)
         if msg is None or msg.get("kind") != "worker-ready":
             self.stop()

@@ -84,12 +84,11 @@ def test_the_container_command_has_every_limit_and_mounts_only_the_worker_folder
 
     monkeypatch.setenv(container.STORAGE_ENV, "--root /x/storage --runroot /x/run --runtime runc")
     monkeypatch.setenv(container.IMAGE_ENV, "localhost/labkit:grader")
-    argv = container.command("print(1)", 7, inputs=tmp_path / "in", work=tmp_path / "work", container="w1")
-    assert argv[:3] == ["sh", "-c", 'exec 3<&7 7<&- && exec "$@"']  # the socket becomes fd 3 in the container
-    run = argv[4:]
+    monkeypatch.setattr(container, "engine", lambda: "podman")
+    run = container.command("print(1)", inputs=tmp_path / "in", work=tmp_path / "work", container="w1")
     assert run[:7] == ["podman", "--root", "/x/storage", "--runroot", "/x/run", "--runtime", "runc"]
-    for flag in ("--network=none", "--read-only", "--preserve-fds=1", "--pids-limit", "--memory", "--cpus",
-                 "--cap-drop", "no-new-privileges"):
+    for flag in ("--network=none", "--read-only", "--pids-limit", "--memory", "--cpus", "--cap-drop",
+                 "no-new-privileges"):
         assert flag in run, flag
     mounts = [run[i + 1] for i, a in enumerate(run) if a == "-v"]
     assert mounts == [f"{tmp_path / 'in'}:{tmp_path / 'in'}:ro", f"{tmp_path / 'work'}:{tmp_path / 'work'}:rw"]
@@ -97,9 +96,31 @@ def test_the_container_command_has_every_limit_and_mounts_only_the_worker_folder
     assert run[-4:] == ["localhost/labkit:grader", "-I", "-c", "print(1)"]
 
 
+def test_the_control_socket_is_one_shot():
+    import socket
+    import tempfile
+
+    from labkit import container
+
+    folder = Path(tempfile.mkdtemp(prefix="lk-"))  # like the worker's scratch: a short path (AF_UNIX limit)
+    listener, path = container.listen(folder, None)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    client.connect(path)
+    conn = container.accept(listener, 5)
+    conn.send(b"ready")
+    assert client.recv(16) == b"ready"
+    assert not Path(path).exists()  # nothing left for the submission to connect to
+    late = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with pytest.raises(OSError):
+        late.connect(path)
+    assert "s.connect(" in container.bootstrap(path, False) and "main(s.detach(), False)" in container.bootstrap(
+        path, False)
+    folder.rmdir()
+
+
 def test_container_mode_is_refused_clearly_without_podman_or_image(monkeypatch):
     from labkit import container
 
     monkeypatch.setattr(container.shutil, "which", lambda name: None)
-    with pytest.raises(sandbox.SandboxError, match="podman is not installed"):
+    with pytest.raises(sandbox.SandboxError, match="neither podman nor docker"):
         sandbox.choose("container")
