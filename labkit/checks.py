@@ -36,14 +36,18 @@ class CheckSpec:
     hint: str | None = None  # shown under a failure
     timeout: float | None = None  # seconds per call, overriding exercise.toml's limit
     hidden: bool = False  # name and message withheld from students (instructors' checks)
+    title_zh: str | None = None  # the title in Simplified Chinese (shown with --lang zh_CN)
+    hint_zh: str | None = None  # the hint in Simplified Chinese
 
 
 def check(points: int, title: str, *, needs_gpus: int = 0, hint: str | None = None,
-          timeout: float | None = None, hidden: bool = False) -> Callable:
+          timeout: float | None = None, hidden: bool = False, title_zh: str | None = None,
+          hint_zh: str | None = None) -> Callable:
     """Declare a trusted check: `@check(points=2, title="...")` over `def name(sub): ...`."""
 
     def mark(fn: Callable) -> Callable:
-        fn.__labkit_check__ = CheckSpec(fn.__name__, title, points, fn, needs_gpus, hint, timeout, hidden)
+        fn.__labkit_check__ = CheckSpec(fn.__name__, title, points, fn, needs_gpus, hint, timeout, hidden, title_zh,
+                                        hint_zh)
         return fn
 
     return mark

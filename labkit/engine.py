@@ -17,7 +17,7 @@ from labkit.catalog import CatalogError, Exercise
 from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, collect
 from labkit.course import current_course
 from labkit.hidden import apply as add_instructor_checks
-from labkit.i18n import _
+from labkit.i18n import _, language
 from labkit.runner import ChildGone, ImportFailed, Limits, Session, StudentError, Worker, WorkerFailed
 from labkit.worker import import_path
 
@@ -305,5 +305,8 @@ def _syntax_error(path: Path) -> str | None:
 
 
 def _result(spec: CheckSpec, status: str, message: str) -> CheckResult:
-    return CheckResult(spec.name, spec.title, status, spec.points if status == "passed" else 0, spec.points,
-                       message, spec.hint if status in ("failed", "error") else None, hidden=spec.hidden)
+    zh = language() == "zh_CN"  # the words people read follow the language; the name stays the key
+    title = spec.title_zh if zh and spec.title_zh else spec.title
+    hint = spec.hint_zh if zh and spec.hint_zh else spec.hint
+    return CheckResult(spec.name, title, status, spec.points if status == "passed" else 0, spec.points,
+                       message, hint if status in ("failed", "error") else None, hidden=spec.hidden)
