@@ -24,6 +24,7 @@ class Exercise:
     folder: Path  # exercises/exercise3
     hints: tuple[str, ...] = ()  # progressive hints, `labkit hint` shows the next one
     hints_zh: tuple[str, ...] = ()  # the same hints in Simplified Chinese (hints_zh in exercise.toml)
+    title_zh: str | None = None  # the title in Simplified Chinese
     needs_gpus: int = 0  # the most GPUs any of its checks needs
     call_seconds: float = 20.0  # wall-clock limit of one call into student code
     import_seconds: float = 20.0  # wall-clock limit for importing the student's file
@@ -31,6 +32,13 @@ class Exercise:
     data: str | None = None  # the data its checks train on, shown in every report
     meta_device: bool = False  # its checks use the meta device: the worker pays meta's lazy imports once, up front
     extra: dict = field(default_factory=dict, compare=False)  # unknown keys, kept for `dev check`
+
+    @property
+    def shown_title(self) -> str:
+        """The title in the language being spoken."""
+        from labkit.i18n import language
+
+        return self.title_zh if language() == "zh_CN" and self.title_zh else self.title
 
     @property
     def number(self) -> int:
@@ -84,7 +92,7 @@ def load_exercise(folder: Path) -> Exercise:
         return Exercise(
             id=str(data.pop("id")), title=str(data.pop("title")), order=int(data.pop("order")),
             points=int(data.pop("points")), folder=folder, hints=tuple(data.pop("hints", ())),
-            hints_zh=tuple(data.pop("hints_zh", ())),
+            hints_zh=tuple(data.pop("hints_zh", ())), title_zh=data.pop("title_zh", None),
             needs_gpus=int(data.pop("needs_gpus", 0)), data=data.pop("data", None),
             meta_device=bool(data.pop("meta_device", False)),
             call_seconds=float(limits.pop("call_seconds", 20.0)),

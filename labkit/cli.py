@@ -73,12 +73,12 @@ def list_cmd(workspace: Path | None) -> None:
     for ex in all_exercises():
         gpu = f"  [{ex.needs_gpus} GPU]" if ex.needs_gpus else ""
         if ws is None:
-            click.echo(f"{ex.id:<11} {ex.title}{gpu}")
+            click.echo(f"{ex.id:<11} {ex.shown_title}{gpu}")
             continue
         p = ws.progress(ex)
         best = f"{p.best:g}/{p.max_score:g}" if p.checks else f"-/{ex.points}"
         colour = {"passed": "green", "failing": "red", "started": "yellow"}.get(p.status)
-        click.echo(f"{ex.id:<11} {click.style(f'{p.status:<11}', fg=colour)} {best:>7}  {ex.title}{gpu}")
+        click.echo(f"{ex.id:<11} {click.style(f'{p.status:<11}', fg=colour)} {best:>7}  {ex.shown_title}{gpu}")
     if ws is None:
         click.echo("\n" + _("(not in a workspace: `labkit init` makes one and then shows your progress here)"))
 
@@ -177,7 +177,7 @@ def check(exercises: tuple[str, ...], every: bool, file_: Path | None, only: tup
     with Worker(sandbox, warm_meta=any(ex.meta_device for ex, _, _ in jobs)) as worker:
         for ex, path, ws in jobs:
             if not as_json:
-                click.echo(rep.header_line(ex.id, ex.title, style))
+                click.echo(rep.header_line(ex.id, ex.shown_title, style))
             show = (lambda r: click.echo(rep.check_line(r, style))) if not as_json else None
             report = grade(ex, path, worker=worker, on_result=show, only=only, checks_dir=checks_dir)
             reports.append(report)

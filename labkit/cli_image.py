@@ -34,7 +34,7 @@ def welcome() -> None:
     try:
         for ex in all_exercises():
             gpu = "  " + _("(needs {n} GPUs)").format(n=ex.needs_gpus) if ex.needs_gpus > 1 else ""
-            click.echo(f"  {ex.id:<10} {ex.title}{gpu}")
+            click.echo(f"  {ex.id:<10} {ex.shown_title}{gpu}")
     except CatalogError as exc:
         click.echo("  " + _("cannot list the exercises: {error}").format(error=exc))
     click.echo("")

@@ -178,7 +178,7 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     sha = file_sha256(student)
     own = worker is None
     worker = worker or Worker(sandbox, warm_meta=exercise.meta_device)
-    report = Report(exercise.id, exercise.title, str(student), sha, seed_for(exercise.id, sha), worker.sandbox,
+    report = Report(exercise.id, exercise.shown_title, str(student), sha, seed_for(exercise.id, sha), worker.sandbox,
                     data=exercise.data, only=sorted(only))
     course = current_course(root=exercise.folder.parent)
     checks, report.reveal_hidden = add_instructor_checks(exercise.id, load_checks(exercise)[0],
