@@ -73,7 +73,7 @@ def test_students_view_withholds_hidden_names_inputs_and_messages(worker, tmp_pa
     scored = to_gradescope([report])
     by_name = {t["name"]: t for t in scored["tests"]}
     assert by_name["exercise99: add handles the secret huge case"]["visibility"] == "hidden"
-    assert "SECRET" not in scored["output"] and "2 hidden checks" in scored["output"]
+    assert "SECRET" not in scored["output"] and "2 hidden check(s)" in scored["output"]
 
 
 def test_no_hidden_note_while_a_visible_check_fails(worker, tmp_path, checks_dir):
