@@ -104,3 +104,25 @@ def test_every_exercise_speaks_both_languages(exercise):
     assert zh.exists() and len(ex.hints_zh) == len(ex.hints) > 0
     blocks = [re.findall(r"```.*?```", p.read_text(encoding="utf-8"), re.S) for p in (ex.folder / "README.md", zh)]
     assert blocks[0] == blocks[1], "the two statements must hold the same code blocks, in the same order"
+
+
+@pytest.mark.parametrize("exercise", [ex.id for ex in all_exercises()])
+def test_every_check_title_and_hint_speak_both_languages(exercise):
+    from labkit.engine import load_checks
+
+    ex = next(e for e in all_exercises() if e.id == exercise)
+    assert ex.title_zh
+    for c in load_checks(ex)[0]:
+        assert c.title_zh and i18n.width(c.title_zh) > 4, c.name
+        assert (c.hint is None) == (c.hint_zh is None), c.name
+
+
+def test_a_real_starter_in_chinese_shows_chinese_titles_and_hints(tmp_path):
+    from labkit.catalog import resolve
+
+    ex = resolve("exercise1")
+    (tmp_path / "exercise1.py").write_text(ex.starter.read_text())
+    args = ["--lang", "zh_CN", "check", "1", "--file", str(tmp_path / "exercise1.py"), "--sandbox", "none"]
+    out = CliRunner().invoke(cli, args).output
+    assert ex.title_zh in out and "提示：" in out
+    assert ex.title not in out and "falls back to the CPU" not in out  # English titles stay behind

@@ -183,7 +183,9 @@ def loader_facts(mod, length, batch_size, device, iterate):
 # --- checks (run in the grader) --------------------------------------------------------
 
 @check(points=1, title="pick_device falls back to the CPU",
-       hint="return torch.device('cpu') unless prefer == 'cuda' and torch.cuda.is_available()")
+       hint="return torch.device('cpu') unless prefer == 'cuda' and torch.cuda.is_available()",
+       title_zh="pick_device 回退到 CPU",
+       hint_zh="除非 prefer == 'cuda' 且 torch.cuda.is_available()，否则返回 torch.device('cpu')")
 def picks_cpu(sub):
     for args in [(), ("cuda",)]:
         got, call = sub.probe("pick_without_cuda", *args), f"pick_device({', '.join(map(repr, args))})"
@@ -194,7 +196,10 @@ def picks_cpu(sub):
 
 @check(points=2, title="to_device moves every tensor leaf and keeps the containers",
        hint="recurse: tensors -> t.to(device); dict/list/tuple -> a new one of the same type; a namedtuple -> "
-       "type(obj)(*items); anything else comes back as it is")
+       "type(obj)(*items); anything else comes back as it is",
+       title_zh="to_device 移动每一个张量叶子，并保持容器不变",
+       hint_zh="递归处理：张量 -> t.to(device)；dict/list/tuple -> 一个同类型的新容器；"
+       "namedtuple -> type(obj)(*items)；其他任何东西原样返回")
 def to_device_moves(sub):
     seeds = [None, sub.rng.randrange(1 << 30), sub.rng.randrange(1 << 30)]
     for seed, device in zip(seeds, ["meta", torch.device("meta"), "meta"], strict=True):
@@ -204,7 +209,9 @@ def to_device_moves(sub):
 
 @check(points=2, title="to_device leaves the caller's objects alone",
        hint="build new containers and use the tensors that .to() returns; never assign into the caller's dict or "
-       "list, and never move a tensor in place")
+       "list, and never move a tensor in place",
+       title_zh="to_device 不改动调用方的对象",
+       hint_zh="构建新的容器，并使用 .to() 返回的张量；绝不要对调用方的 dict 或 list 赋值，也绝不要原地移动张量")
 def to_device_copies(sub):
     for seed in [None, sub.rng.randrange(1 << 30)]:
         got, want = sub.probe("to_device_report", seed, "meta"), make_tree(seed)
@@ -218,7 +225,9 @@ def to_device_copies(sub):
 
 
 @check(points=2, title="place_model puts every parameter and buffer on the device",
-       hint="nn.Module.to(device) moves parameters and buffers (BatchNorm's running_mean) and returns the module")
+       hint="nn.Module.to(device) moves parameters and buffers (BatchNorm's running_mean) and returns the module",
+       title_zh="place_model 把每一个参数和缓冲区都放到该设备上",
+       hint_zh="nn.Module.to(device) 会移动参数和缓冲区（BatchNorm 的 running_mean），并返回模块本身")
 def places_model(sub):
     for seed, device in [(None, "meta"), (sub.rng.randrange(1 << 30), torch.device("meta"))]:
         got = sub.probe("placed_model", seed, device)
@@ -242,7 +251,10 @@ def expect_loader(facts: dict, call: str, batch_size: int) -> None:
 
 
 @check(points=1, title="make_loader shuffles and does not pin for the CPU",
-       hint="DataLoader(dataset, batch_size=batch_size, shuffle=True, pin_memory=...) with pin_memory False for cpu")
+       hint="DataLoader(dataset, batch_size=batch_size, shuffle=True, pin_memory=...) with pin_memory False for cpu",
+       title_zh="make_loader 会打乱数据，且对 CPU 不使用固定内存",
+       hint_zh="DataLoader(dataset, batch_size=batch_size, shuffle=True, pin_memory=...)，"
+       "对 cpu 设置 pin_memory 为 False")
 def loader_for_cpu(sub):
     cases = [(100, 30, "cpu"), (sub.rng.randint(20, 200), sub.rng.randint(1, 64), CPU)]
     for length, bs, device in cases:
@@ -258,7 +270,10 @@ def loader_for_cpu(sub):
 
 @check(points=1, title="make_loader pins memory for a CUDA device",
        hint="decide from the device argument: torch.device(device).type == 'cuda' (a DataLoader with "
-       "pin_memory=True can be built on any machine)")
+       "pin_memory=True can be built on any machine)",
+       title_zh="make_loader 对 CUDA 设备使用固定内存",
+       hint_zh="根据 device 参数来决定：torch.device(device).type == 'cuda'（用 pin_memory=True 构建 DataLoader "
+       "在任何机器上都可以）")
 def loader_for_cuda(sub):
     bs = sub.rng.randint(2, 64)
     for device in ["cuda", torch.device("cuda", 0), f"cuda:{sub.rng.randint(0, 3)}"]:
@@ -270,7 +285,9 @@ def loader_for_cuda(sub):
 
 
 @check(points=1, title="pick_device picks cuda:0 where a GPU exists", needs_gpus=1,
-       hint="torch.device('cuda', 0) — torch.device('cuda') has no index and compares unequal to it")
+       hint="torch.device('cuda', 0) — torch.device('cuda') has no index and compares unequal to it",
+       title_zh="有 GPU 时 pick_device 选择 cuda:0",
+       hint_zh="torch.device('cuda', 0) —— torch.device('cuda') 没有索引，与它比较时并不相等")
 def picks_cuda(sub):
     expect_equal(sub.call("pick_device"), torch.device("cuda", 0), "pick_device() on a GPU machine")
     expect_equal(sub.call("pick_device", "cpu"), CPU, "pick_device('cpu') on a GPU machine")
@@ -287,7 +304,9 @@ def gpu_round_trip(mod, seed):
 
 
 @check(points=2, title="real copies to cuda:0, pinned batches", needs_gpus=1,
-       hint="t.to(device, non_blocking=True) from pinned memory; DataLoader(..., pin_memory=True) for CUDA")
+       hint="t.to(device, non_blocking=True) from pinned memory; DataLoader(..., pin_memory=True) for CUDA",
+       title_zh="真正拷贝到 cuda:0，批量位于固定内存中",
+       hint_zh="从固定内存执行 t.to(device, non_blocking=True)；对 CUDA 使用 DataLoader(..., pin_memory=True)")
 def gpu_copies(sub):
     seed = sub.rng.randrange(1 << 30)
     got, want = sub.probe("gpu_round_trip", seed), make_tree(seed)

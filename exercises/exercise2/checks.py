@@ -140,7 +140,10 @@ def explain_sizes(batch: int, n: int, got: object, want: list[int]) -> str:
 
 
 @check(points=2, title="replica_batch_sizes follows DataParallel's scatter",
-       hint="ceil(batch / n) per replica until the batch runs out: [len(c) for c in torch.arange(batch).chunk(n)]")
+       hint="ceil(batch / n) per replica until the batch runs out: [len(c) for c in torch.arange(batch).chunk(n)]",
+       title_zh="replica_batch_sizes 与 DataParallel 的分发（scatter）方式一致",
+       hint_zh="每个副本依次分到 ceil(batch / n) 个样本，直到批量分完为止："
+       "[len(c) for c in torch.arange(batch).chunk(n)]")
 def replica_sizes(sub):
     cases = [(30, 2), (10, 3), (10, 8), (3, 8), (100, 1), (1, 1)]
     cases += [(sub.rng.randint(1, 512), sub.rng.randint(2, 16)) for _ in range(8)]
@@ -152,7 +155,9 @@ def replica_sizes(sub):
 
 
 @check(points=1, title="replica_batch_sizes refuses a batch or device count below 1",
-       hint="raise ValueError(...) when batch_size < 1 or num_devices < 1")
+       hint="raise ValueError(...) when batch_size < 1 or num_devices < 1",
+       title_zh="批量大小或设备数小于 1 时，replica_batch_sizes 拒绝执行",
+       hint_zh="当 batch_size < 1 或 num_devices < 1 时抛出 ValueError(...)")
 def replica_sizes_invalid(sub):
     cases = [(0, 2), (30, 0), (-3, 2), (30, -1), (-sub.rng.randint(1, 99), sub.rng.randint(1, 8))]
     for batch, n in cases:
@@ -164,7 +169,10 @@ def replica_sizes_invalid(sub):
 
 @check(points=1, title="without two GPUs the bare model comes back, on the primary device",
        hint="device_ids None means range(torch.cuda.device_count()); with fewer than two ids return "
-       "model.to(primary) (cuda:ids[0], or cpu when there is no GPU)")
+       "model.to(primary) (cuda:ids[0], or cpu when there is no GPU)",
+       title_zh="GPU 少于两块时返回裸模型，且位于主设备上",
+       hint_zh="device_ids 为 None 表示 range(torch.cuda.device_count())；编号少于两个时返回 model.to(primary)（即 "
+       "cuda:ids[0]，没有 GPU 时为 cpu）")
 def wrap_bare(sub):
     calls = [([0],)] if sub.gpus >= 2 else [(), (None,)]
     primary = "cuda:0" if sub.gpus else "cpu"
@@ -178,7 +186,9 @@ def wrap_bare(sub):
 
 
 @check(points=2, title="the wrapped model splits a batch of 30 into 15 and 15 on two GPUs", needs_gpus=2,
-       hint="nn.DataParallel(model.to('cuda:0'), device_ids=...) with every visible GPU when device_ids is None")
+       hint="nn.DataParallel(model.to('cuda:0'), device_ids=...) with every visible GPU when device_ids is None",
+       title_zh="被包装的模型在两块 GPU 上把大小为 30 的批量切分为 15 和 15",
+       hint_zh="nn.DataParallel(model.to('cuda:0'), device_ids=...)，device_ids 为 None 时使用所有可见的 GPU")
 def wrap_splits(sub):
     n = sub.gpus
     rows = sub.probe("replica_inputs", 100, 30)
@@ -212,7 +222,10 @@ def expect_losses(losses: object, epochs: int, call: str) -> None:
 
 @check(points=3, title="fit_line reaches the least-squares fit (lr 0.02, 1000 epochs), one loss per epoch",
        hint="full-batch: for each epoch, loss = MSELoss()(model(x), y); zero_grad; backward; step; "
-       "losses.append(loss.item()) — with SGD(model.parameters(), lr=lr) and range(epochs)", timeout=60)
+       "losses.append(loss.item()) — with SGD(model.parameters(), lr=lr) and range(epochs)", timeout=60,
+       title_zh="fit_line 达到最小二乘拟合（lr 0.02，1000 个 epoch），每个 epoch 一个损失值",
+       hint_zh="在整个批量上训练：每个 epoch 执行 loss = MSELoss()(model(x), y); zero_grad; backward; step; "
+       "losses.append(loss.item()) —— 使用 SGD(model.parameters(), lr=lr) 和 range(epochs)")
 def fit_converges(sub):
     for (x, y), device in [((X15, Y15), "cpu"), (random_line(sub), torch.device("cpu"))]:
         call = f"fit_line(x, y, 1000, 0.02, {device!r})"
@@ -236,7 +249,9 @@ def fit_converges(sub):
 
 
 @check(points=2, title="save_portable writes a state dict that loads strictly into a bare nn.Linear(1, 1)",
-       hint="save model.module.state_dict() when model is an nn.DataParallel (else model.state_dict())")
+       hint="save model.module.state_dict() when model is an nn.DataParallel (else model.state_dict())",
+       title_zh="save_portable 写出的 state dict 能以 strict 方式加载到裸的 nn.Linear(1, 1) 中",
+       hint_zh="当 model 是 nn.DataParallel 时保存 model.module.state_dict()（否则保存 model.state_dict()）")
 def saves_portable(sub):
     g = sub.generator()
     for wrap in (True, False):
@@ -271,7 +286,10 @@ def matches(points: list, want: list[tuple[float, float]], tol: float = 1e-4) ->
 
 @check(points=2, title="plot_fit saves a PNG with the 15 points and the fitted line",
        hint="ax.plot(x, y, 'ro') for the data, ax.plot(x, model(x).detach(), 'b-') for the fit, then "
-       "fig.savefig(path) (or plt.savefig(path))")
+       "fig.savefig(path) (or plt.savefig(path))",
+       title_zh="plot_fit 保存一张包含 15 个数据点和拟合直线的 PNG",
+       hint_zh="用 ax.plot(x, y, 'ro') 画数据点，用 ax.plot(x, model(x).detach(), 'b-') 画拟合结果，然后调用 "
+       "fig.savefig(path)（或 plt.savefig(path)）")
 def plots_fit(sub):
     order = sub.rng.sample(range(15), 15)
     x, y = X15[order], Y15[order]

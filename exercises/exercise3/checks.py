@@ -84,7 +84,9 @@ def judge_env(got, visible, order: str, call: str) -> None:
 
 
 @check(points=2, title="cuda_env builds the variables for None, [] and lists",
-       hint="None -> no CUDA_VISIBLE_DEVICES key; [] -> ''; [5, 6, 7] -> '5,6,7'; always CUDA_DEVICE_ORDER.")
+       hint="None -> no CUDA_VISIBLE_DEVICES key; [] -> ''; [5, 6, 7] -> '5,6,7'; always CUDA_DEVICE_ORDER.",
+       title_zh="cuda_env 为 None、[] 和列表构建环境变量",
+       hint_zh="None -> 没有 CUDA_VISIBLE_DEVICES 键；[] -> ''；[5, 6, 7] -> '5,6,7'；CUDA_DEVICE_ORDER 总是存在。")
 def cuda_env_dict(sub):
     drawn = sub.rng.choice(["PCI_BUS_ID", "FASTEST_FIRST"])
     cases = [(None, None), ([], None), ([5, 6, 7], None), ([1, 0], "FASTEST_FIRST"), (random_mask(sub.rng), drawn)]
@@ -96,7 +98,9 @@ def cuda_env_dict(sub):
 
 
 @check(points=2, title="physical_index maps a logical GPU through the mask",
-       hint="Split the mask on ',', turn each entry into an int, and return the entry at position `logical`.")
+       hint="Split the mask on ',', turn each entry into an int, and return the entry at position `logical`.",
+       title_zh="physical_index 通过掩码映射逻辑 GPU",
+       hint_zh="按 ',' 拆分掩码，把每个条目转换为 int，并返回位置 `logical` 处的条目。")
 def physical_index_maps(sub):
     cases = [(1, "5,6,7"), (0, "5,6,7"), (2, " 5, 6 ,7 "), (0, "3")]
     for _round in range(3):
@@ -113,7 +117,9 @@ def physical_index_maps(sub):
 
 
 @check(points=2, title="physical_index: ValueError for bad masks, missing GPUs",
-       hint="Validate the whole mask (every entry an int, none negative, none repeated) and 0 <= logical < len.")
+       hint="Validate the whole mask (every entry an int, none negative, none repeated) and 0 <= logical < len.",
+       title_zh="physical_index：对非法掩码、不存在的 GPU 抛出 ValueError",
+       hint_zh="校验整个掩码（每个条目都是整数，没有负数，没有重复）以及 0 <= logical < len。")
 def physical_index_rejects(sub):
     visible = random_mask(sub.rng, low=2)
     twice = visible + [sub.rng.choice(visible)]
@@ -133,7 +139,9 @@ def physical_index_rejects(sub):
 
 
 @check(points=2, title="run_on_gpus: the child sees the mask, its output comes back",
-       hint="subprocess.run(argv, env={**os.environ, **cuda_env(visible)}, capture_output=True, text=True)")
+       hint="subprocess.run(argv, env={**os.environ, **cuda_env(visible)}, capture_output=True, text=True)",
+       title_zh="run_on_gpus：子进程能看到掩码，其输出被返回",
+       hint_zh="使用 subprocess.run(argv, env={**os.environ, **cuda_env(visible)}, capture_output=True, text=True)")
 def run_sees_mask(sub):
     cases = [(random_mask(sub.rng), {}), ([], {}), (random_mask(sub.rng), {MASK: "9,8", ORDER: "FASTEST_FIRST"})]
     for visible, preset in cases:
@@ -158,7 +166,9 @@ def run_sees_mask(sub):
 
 
 @check(points=2, title="run_on_gpus leaves the caller's os.environ unchanged",
-       hint="Build a new dict for the child (env={**os.environ, ...}); never assign to os.environ here.")
+       hint="Build a new dict for the child (env={**os.environ, ...}); never assign to os.environ here.",
+       title_zh="run_on_gpus 不改变调用方的 os.environ",
+       hint_zh="为子进程构建一个新的 dict（env={**os.environ, ...}）；不要在这里对 os.environ 赋值。")
 def run_keeps_caller_env(sub):
     for visible, preset in [(random_mask(sub.rng), {}), ([], {MASK: "0", ORDER: "FASTEST_FIRST"})]:
         info = sub.probe("run_child", visible, f"mark-{sub.rng.randrange(10**9)}", preset)
@@ -169,7 +179,9 @@ def run_keeps_caller_env(sub):
 
 
 @check(points=1, title="restrict_gpus sets both variables in this process",
-       hint="os.environ.update(cuda_env(visible)) once you know CUDA has not started.")
+       hint="os.environ.update(cuda_env(visible)) once you know CUDA has not started.",
+       title_zh="restrict_gpus 在当前进程中设置这两个变量",
+       hint_zh="在确认 CUDA 尚未启动之后，执行 os.environ.update(cuda_env(visible))。")
 def restrict_sets(sub):
     for visible, preset in [(random_mask(sub.rng), {MASK: "0"}), ([], {}), ([5, 6, 7], {ORDER: "FASTEST_FIRST"})]:
         got = sub.probe("restrict_and_read", visible, preset)
@@ -183,7 +195,9 @@ def restrict_sets(sub):
 
 
 @check(points=2, title="restrict_gpus raises RuntimeError once CUDA is initialised",
-       hint="if torch.cuda.is_initialized(): raise RuntimeError(...) — the mask would be ignored silently.")
+       hint="if torch.cuda.is_initialized(): raise RuntimeError(...) — the mask would be ignored silently.",
+       title_zh="一旦 CUDA 已初始化，restrict_gpus 就抛出 RuntimeError",
+       hint_zh="if torch.cuda.is_initialized(): raise RuntimeError(...) —— 否则掩码会被悄无声息地忽略。")
 def restrict_too_late(sub):
     visible = random_mask(sub.rng)
     expect(sub.probe("pretend_cuda_initialised") is True,
@@ -199,7 +213,9 @@ def restrict_too_late(sub):
 
 
 @check(points=2, title="a child of run_on_gpus sees as many GPUs as the mask lists", needs_gpus=1,
-       timeout=120, hint="The child's torch.cuda.device_count() is the length of the mask it inherited.")
+       timeout=120, hint="The child's torch.cuda.device_count() is the length of the mask it inherited.",
+       title_zh="run_on_gpus 的子进程看到的 GPU 数量与掩码列出的数量相同",
+       hint_zh="子进程中的 torch.cuda.device_count() 等于它继承的掩码的长度。")
 def gpu_count_in_child(sub):
     ours = os.environ.get(MASK)  # the grader's own mask, if any, names the GPUs this machine lends us
     try:

@@ -200,20 +200,28 @@ def judge_epoch_times(got: dict, delays: list[float], slow: int | None) -> None:
 
 @check(points=3, title="resnet18() is d2l's: 11,175,818 parameters, its stage shapes",
        hint="3x3 stem (stride 1, padding 1) + BatchNorm + ReLU, no max-pool; four stages of two residual blocks "
-            "(64, 128, 256, 512 channels, stride 2 from stage 2 with a 1x1 shortcut); avg pool, flatten, linear.")
+            "(64, 128, 256, 512 channels, stride 2 from stage 2 with a 1x1 shortcut); avg pool, flatten, linear.",
+       title_zh="resnet18() 与 d2l 的一致：11,175,818 个参数，以及各阶段的形状",
+       hint_zh="3x3 的起始层（步幅 1，填充 1）+ BatchNorm + ReLU，没有最大汇聚层；四个阶段，"
+               "每个阶段两个残差块（通道数 64、128、256、512，从第 2 阶段起步幅为 2，并使用 1x1 捷径连接）；平均汇聚、"
+               "展平、全连接层。")
 def resnet_shapes(sub):
     judge_architecture(sub, {})
 
 
 @check(points=1, title="resnet18 follows num_classes, in_channels and base_channels",
-       hint="Widths c, 2c, 4c, 8c from base_channels; the stem from in_channels; the head from num_classes.")
+       hint="Widths c, 2c, 4c, 8c from base_channels; the stem from in_channels; the head from num_classes.",
+       title_zh="resnet18 遵循 num_classes、in_channels 和 base_channels",
+       hint_zh="宽度 c、2c、4c、8c 来自 base_channels；起始层取决于 in_channels；分类头取决于 num_classes。")
 def resnet_options(sub):
     judge_architecture(sub, {"num_classes": sub.rng.randint(2, 20), "in_channels": sub.rng.choice([1, 3]),
                              "base_channels": sub.rng.choice([4, 8, 16])})
 
 
 @check(points=1, title="scaled_lr follows the linear scaling rule",
-       hint="A batch k times larger takes a learning rate k times larger: base_lr * batch / base_batch.")
+       hint="A batch k times larger takes a learning rate k times larger: base_lr * batch / base_batch.",
+       title_zh="scaled_lr 遵循线性缩放规则",
+       hint_zh="批量增大 k 倍，学习率也增大 k 倍：base_lr * batch / base_batch。")
 def scaling_rule(sub):
     cases = [(0.1, 256, 512), (0.1, 256, 256), (0.4, 512, 128)]
     cases += [(round(sub.rng.uniform(0.01, 0.5), 4), sub.rng.choice([32, 64, 256]), sub.rng.choice([64, 512, 1024]))]
@@ -223,7 +231,10 @@ def scaling_rule(sub):
 
 
 @check(points=2, title="lr_at warms up linearly, then holds the peak",
-       hint="peak_lr * (step + 1) / warmup_steps while step < warmup_steps, then peak_lr; warmup_steps=0: peak_lr.")
+       hint="peak_lr * (step + 1) / warmup_steps while step < warmup_steps, then peak_lr; warmup_steps=0: peak_lr.",
+       title_zh="lr_at 先线性预热，然后保持峰值",
+       hint_zh="当 step < warmup_steps 时为 peak_lr * (step + 1) / warmup_steps，之后为 peak_lr；warmup_steps=0 时为 "
+               "peak_lr。")
 def warmup_schedule(sub):
     w, peak = sub.rng.randint(3, 40), round(sub.rng.uniform(0.05, 0.8), 4)
     cases = [(0, 5, 0.2), (4, 5, 0.2), (5, 5, 0.2), (0, 0, 0.1), (7, 0, 0.1), (2, 10, 1.0)]
@@ -235,7 +246,10 @@ def warmup_schedule(sub):
 
 @check(points=4, title="train() learns on a CPU, at lr_at(step) every step", timeout=60,
        hint="torch.optim.SGD, cross-entropy, DataLoader(shuffle=True); before each step set every param group's "
-            "lr to lr_at(step, warmup_steps, lr); test accuracy with net.eval() under torch.no_grad().")
+            "lr to lr_at(step, warmup_steps, lr); test accuracy with net.eval() under torch.no_grad().",
+       title_zh="train() 在 CPU 上能学到东西，每一步都使用 lr_at(step)",
+       hint_zh="torch.optim.SGD、交叉熵损失、DataLoader(shuffle=True)；在每一步之前把每个参数组的 lr 设为 lr_at(step, "
+               "warmup_steps, lr)；在 torch.no_grad() 下用 net.eval() 测量测试精度。")
 def train_learns(sub):
     n, batch, lr, epochs, warmup = 512, 32, 0.1, 5, sub.rng.randint(4, 12)
     got = sub.probe("train_report", sub.rng.randrange(2**31), n, batch, lr, epochs, warmup)
@@ -262,7 +276,9 @@ def train_learns(sub):
 
 
 @check(points=2, title="epoch_seconds are real, per-epoch wall-clock times", timeout=60,
-       hint="start = time.perf_counter() before each epoch's loop, append time.perf_counter() - start after it.")
+       hint="start = time.perf_counter() before each epoch's loop, append time.perf_counter() - start after it.",
+       title_zh="epoch_seconds 是真实的、按 epoch 测量的挂钟时间",
+       hint_zh="在每个 epoch 的循环之前执行 start = time.perf_counter()，在循环之后追加 time.perf_counter() - start。")
 def epoch_times_honest(sub):
     delays = [0.15, 0.3, 0.45]
     sub.rng.shuffle(delays)
@@ -271,7 +287,9 @@ def epoch_times_honest(sub):
 
 
 @check(points=2, title="on a GPU, epoch times wait for the queued kernels", needs_gpus=1, timeout=120,
-       hint="torch.cuda.synchronize(device) before starting and before reading the clock at the end of an epoch.")
+       hint="torch.cuda.synchronize(device) before starting and before reading the clock at the end of an epoch.",
+       title_zh="在 GPU 上，epoch 的时间要等待排队中的核函数执行完",
+       hint_zh="在开始计时之前，以及在 epoch 结束读取时钟之前，调用 torch.cuda.synchronize(device)。")
 def gpu_epoch_times_synchronised(sub):
     slow, epochs = sub.rng.randrange(4), [0.0] * 4  # the median of three other epochs shrugs off a slow first one
     got = sub.probe("timing_report", sub.rng.randrange(2**31), 1024, 128, epochs, slow, "cuda:0")
@@ -283,7 +301,10 @@ def gpu_epoch_times_synchronised(sub):
 @check(points=3, title="two GPUs, scaled lr, warm-up: 1.3x faster, accuracy kept",
        needs_gpus=2, timeout=600,
        hint="With two or more CUDA devices wrap the network in nn.DataParallel(net, device_ids=devices) and move "
-            "each batch to devices[0]; the check passes batch 512, lr 0.2 and a warm-up to your train().")
+            "each batch to devices[0]; the check passes batch 512, lr 0.2 and a warm-up to your train().",
+       title_zh="两块 GPU、缩放后的 lr、预热：快 1.3 倍，且精度保持不变",
+       hint_zh="有两个或更多 CUDA 设备时，用 nn.DataParallel(net, device_ids=devices) 包装网络，并把每个批量移到 "
+               "devices[0] 上；检查会向你的 train() 传入批量 512、lr 0.2 和预热。")
 def two_gpus_faster(sub):
     child = sub.pid  # the submission's own load (its whole process tree) is not an excuse
     with LoadMeter(trees=[child]) as meter:

@@ -175,7 +175,9 @@ def reference_step(seed: int, X, y, lr: float, sizes: list[int] | None = None) -
 # --- checks ------------------------------------------------------------------------------
 
 @check(points=2, title="split_batch shards X and y like DataParallel (tensor.chunk)",
-       hint="X.chunk(len(devices)) and y.chunk(len(devices)), then move shard i to devices[i].")
+       hint="X.chunk(len(devices)) and y.chunk(len(devices)), then move shard i to devices[i].",
+       title_zh="split_batch 像 DataParallel 一样切分 X 和 y（tensor.chunk）",
+       hint_zh="先 X.chunk(len(devices)) 和 y.chunk(len(devices))，再把第 i 个分片移动到 devices[i] 上。")
 def split_chunks(sub):
     for n_samples, devices in [(10, [CPU] * 3), (2, [CPU] * 3), (30, [CPU] * 2), (7, [CPU, META]),
                                (sub.rng.randint(5, 40), cpus(sub))]:
@@ -183,14 +185,18 @@ def split_chunks(sub):
 
 
 @check(points=2, title="replicate makes independent, equal copies, one per device",
-       hint="copy.deepcopy(module).to(device) for each device: never the same object twice.")
+       hint="copy.deepcopy(module).to(device) for each device: never the same object twice.",
+       title_zh="replicate 为每个设备生成一个相互独立且相同的副本",
+       hint_zh="对每个设备执行 copy.deepcopy(module).to(device)：绝不能把同一个对象交出两次。")
 def replicate_independent(sub):
     judge_replicate(sub, [CPU, CPU, META])  # meta last: a model moved there by mistake cannot come back
     judge_replicate(sub, cpus(sub))
 
 
 @check(points=1, title="parallel_apply runs replica i on input i",
-       hint="[replica(x) for replica, x in zip(replicas, inputs)] is correct: CUDA launches are asynchronous.")
+       hint="[replica(x) for replica, x in zip(replicas, inputs)] is correct: CUDA launches are asynchronous.",
+       title_zh="parallel_apply 用第 i 个副本处理第 i 个输入",
+       hint_zh="[replica(x) for replica, x in zip(replicas, inputs)] 就是正确的：CUDA 核函数的启动是异步的。")
 def parallel_apply_matches(sub):
     n = sub.rng.randint(2, 4)
     seeds = [sub.rng.randrange(2**31) for _ in range(n)]
@@ -218,7 +224,9 @@ def gathered(sub, outputs, device, dim: int, what: str, advice: str = ""):
 
 
 @check(points=1, title="gather concatenates along dim onto the output device",
-       hint="torch.cat([o.to(device) for o in outputs], dim=dim)")
+       hint="torch.cat([o.to(device) for o in outputs], dim=dim)",
+       title_zh="gather 沿 dim 拼接，结果位于输出设备上",
+       hint_zh="torch.cat([o.to(device) for o in outputs], dim=dim)")
 def gather_concatenates(sub):
     shapes = [([(4, 2)] * 3, CPU, 0), ([(4, 3), (4, 3), (2, 3)], CPU, 0), ([(3, 2), (3, 4)], CPU, 1),
               ([(2, 3), (1, 3)], META, 0)]
@@ -236,7 +244,9 @@ def gather_concatenates(sub):
 
 
 @check(points=1, title="gather turns 0-dim scalars (per-replica losses) into a vector",
-       hint="If every output is 0-dim, unsqueeze(0) each one first: n scalars become a vector of length n.")
+       hint="If every output is 0-dim, unsqueeze(0) each one first: n scalars become a vector of length n.",
+       title_zh="gather 把 0 维标量（每个副本的损失）变成一个向量",
+       hint_zh="如果所有输出都是 0 维的，先对每一个做 unsqueeze(0)：n 个标量变成一个长度为 n 的向量。")
 def gather_scalars(sub):
     for n in (2, sub.rng.randint(3, 5)):
         outputs = list(data(sub, n, 1).squeeze(1).unbind())
@@ -251,7 +261,9 @@ def gather_scalars(sub):
 
 
 @check(points=2, title="allreduce writes the sum into every tensor, in place",
-       hint="Sum into a fresh tensor, then t.copy_(total) for each t; never rebind tensors[i].")
+       hint="Sum into a fresh tensor, then t.copy_(total) for each t; never rebind tensors[i].",
+       title_zh="allreduce 把总和原地写入每一个张量",
+       hint_zh="先把总和算进一个新张量，再对每个 t 调用 t.copy_(total)；绝不要重新绑定 tensors[i]。")
 def allreduce_in_place(sub):
     for n, shape in [(3, (2, 3)), (sub.rng.randint(2, 5), (sub.rng.randint(1, 4), sub.rng.randint(1, 4)))]:
         tensors = [data(sub, *shape) for _ in range(n)]
@@ -271,21 +283,27 @@ def allreduce_in_place(sub):
 
 
 @check(points=3, title="a step on uneven shards equals one full-batch SGD step",
-       hint="Weight shard i's mean loss by n_i / N, backward, sum the replicas' gradients, then p -= lr * grad.")
+       hint="Weight shard i's mean loss by n_i / N, backward, sum the replicas' gradients, then p -= lr * grad.",
+       title_zh="在不均匀分片上执行的一步等于在整个批量上执行的一步 SGD",
+       hint_zh="用 n_i / N 给第 i 个分片的平均损失加权，执行 backward，对各副本的梯度求和，然后 p -= lr * grad。")
 def step_equals_full_batch(sub):
     for n_samples, devices in [(10, [CPU] * 3), (2, [CPU] * 3), (sub.rng.randint(5, 20), cpus(sub))]:
         judge_step(sub, devices, n_samples, want_loss=False)
 
 
 @check(points=1, title="data_parallel_step returns the full-batch loss before it",
-       hint="The size-weighted sum of the shard losses is the full-batch mean; return it with .item().")
+       hint="The size-weighted sum of the shard losses is the full-batch mean; return it with .item().",
+       title_zh="data_parallel_step 返回这一步更新之前整个批量上的损失",
+       hint_zh="按分片大小加权的各分片损失之和就是整个批量上的平均损失；用 .item() 返回它。")
 def step_returns_loss(sub):
     for n_samples, devices in [(10, [CPU] * 3), (sub.rng.randint(5, 20), cpus(sub))]:
         judge_step(sub, devices, n_samples, want_loss=True)
 
 
 @check(points=2, title="split_batch and replicate place work on cuda:0 and cuda:1", needs_gpus=2,
-       timeout=60, hint="shard.to(devices[i]) and copy.deepcopy(module).to(devices[i]).")
+       timeout=60, hint="shard.to(devices[i]) and copy.deepcopy(module).to(devices[i]).",
+       title_zh="split_batch 和 replicate 把工作分配到 cuda:0 和 cuda:1 上",
+       hint_zh="shard.to(devices[i]) 和 copy.deepcopy(module).to(devices[i])。")
 def gpu_split_replicate(sub):
     for n_samples in (10, 7, 1):
         judge_split(sub, n_samples, CUDA2)
@@ -293,7 +311,9 @@ def gpu_split_replicate(sub):
 
 
 @check(points=2, title="a step on two GPUs equals the full-batch step, with its loss", needs_gpus=2,
-       timeout=60, hint="Move gradients to one device to sum them; copy_ the sum back to each replica's device.")
+       timeout=60, hint="Move gradients to one device to sum them; copy_ the sum back to each replica's device.",
+       title_zh="在两块 GPU 上执行的一步等于在整个批量上执行的一步，返回的损失也相同",
+       hint_zh="把梯度移到同一个设备上求和；再用 copy_ 把总和写回每个副本所在的设备。")
 def gpu_step(sub):
     for n_samples, want_loss in [(10, False), (7, False), (7, True)]:
         judge_step(sub, CUDA2, n_samples, want_loss=want_loss)

@@ -150,7 +150,10 @@ def judge_equal_to_single(sub, gpus: bool, nodes: int = 1) -> None:
 
 @check(points=3, title="shard gives the indices DistributedSampler gives (padding included)",
        hint="torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)); pad by wrapping the list "
-            "to a multiple of world_size; then indices[rank::world_size].")
+            "to a multiple of world_size; then indices[rank::world_size].",
+       title_zh="shard 给出与 DistributedSampler 相同的索引（包括补齐）",
+       hint_zh="torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))；"
+       "循环回绕地补齐列表，直到长度是 world_size 的倍数；然后取 indices[rank::world_size]。")
 def shard_matches_sampler(sub):
     cases = [(10, 3, 2, 0, 0, True), (10, 3, 0, 1, 5, False), (7, 4, 3, 2, 1, True), (2, 3, 2, 0, 0, True)]
     cases += [(sub.rng.randint(1, 50), ws, sub.rng.randrange(ws), sub.rng.randrange(5), sub.rng.randrange(99),
@@ -167,14 +170,19 @@ def shard_matches_sampler(sub):
 
 @check(points=4, title="two ranks (gloo) end equal to one process trained on the same global batches",
        hint="init_process_group('gloo'), DDP(cfg['model']()), DataLoader with a DistributedSampler, SGD(lr), "
-            "cross_entropy; return model.module.state_dict().", timeout=120)
+            "cross_entropy; return model.module.state_dict().", timeout=120,
+       title_zh="两个 rank（gloo）训练结束时与在相同全局批次上训练的单个进程结果相同",
+       hint_zh="init_process_group('gloo')、DDP(cfg['model']())、带 DistributedSampler 的 DataLoader、"
+       "SGD(lr)、cross_entropy；返回 model.module.state_dict()。")
 def ddp_equals_single_process(sub):
     judge_equal_to_single(sub, gpus=False)
 
 
 @check(points=2, title="every epoch is shuffled differently (set_epoch)",
        hint="Call sampler.set_epoch(epoch) at the start of every epoch, before iterating the DataLoader.",
-       timeout=120)
+       timeout=120,
+       title_zh="每一轮的打乱顺序都不同（set_epoch）",
+       hint_zh="在每一轮开始时、遍历 DataLoader 之前调用 sampler.set_epoch(epoch)。")
 def epochs_shuffled(sub):
     args, got = launch_two(sub)
     for r, v in enumerate(got["values"]):
@@ -191,7 +199,9 @@ def epochs_shuffled(sub):
 
 @check(points=3, title="rank 0 alone writes the checkpoint once, without the 'module.' prefix",
        hint="if rank == 0: torch.save(model.module.state_dict(), cfg['checkpoint']); then dist.barrier().",
-       timeout=120)
+       timeout=120,
+       title_zh="只有 rank 0 写入检查点，只写一次，且不带 'module.' 前缀",
+       hint_zh="if rank == 0: torch.save(model.module.state_dict(), cfg['checkpoint'])；然后调用 dist.barrier()。")
 def checkpoint_rank0(sub):
     args, got = launch_two(sub)
     saves = got["saves"]
@@ -218,14 +228,20 @@ def checkpoint_rank0(sub):
 
 @check(points=2, title="two ranks on two GPUs (nccl, one GPU per rank) end equal to one process", needs_gpus=2,
        hint="torch.cuda.set_device(local_rank) before init_process_group('nccl'); DDP(model, device_ids=[rank]).",
-       timeout=120)
+       timeout=120,
+       title_zh="两块 GPU 上的两个 rank（nccl，每个 rank 一块 GPU）训练结束时与单个进程结果相同",
+       hint_zh="在 init_process_group('nccl') 之前调用 torch.cuda.set_device(local_rank)；"
+       "DDP(model, device_ids=[rank])。")
 def ddp_nccl(sub):
     judge_equal_to_single(sub, gpus=True)
 
 
 @check(points=2, title="the same result when launched as two torchrun nodes (c10d rendezvous, 127.0.0.1)",
        hint="Use the rank and world_size worker receives (torchrun's RANK and WORLD_SIZE): LOCAL_RANK is the rank "
-            "within one node, 0 on both nodes here.", timeout=120)
+            "within one node, 0 on both nodes here.", timeout=120,
+       title_zh="以两个 torchrun 节点启动时（c10d rendezvous，127.0.0.1）结果相同",
+       hint_zh="使用 worker 接收到的 rank 和 world_size（即 torchrun 的 RANK 和 WORLD_SIZE）："
+       "LOCAL_RANK 是节点内的 rank，在这里两个节点上都是 0。")
 def two_nodes_same_result(sub):
     judge_equal_to_single(sub, gpus=False, nodes=2)
 
@@ -245,7 +261,10 @@ def epoch_times(run: dict, epochs: int) -> list[float]:
 
 @check(points=3, title="two one-thread workers train the small ResNet at least 1.4x faster than one",
        hint="Each rank must train only its shard (DistributedSampler) with the per-rank cfg['batch_size'], and "
-            "epoch_seconds must time the epoch's loop alone.", timeout=300)
+            "epoch_seconds must time the epoch's loop alone.", timeout=300,
+       title_zh="两个单线程 worker 训练小型 ResNet 的速度至少是一个 worker 的 1.4x",
+       hint_zh="每个 rank 只能用每个 rank 的 cfg['batch_size'] 训练属于自己的分片（DistributedSampler），"
+       "并且 epoch_seconds 只能计时该轮的循环本身。")
 def two_workers_faster(sub):
     args = dict(RESNET, seed=sub.rng.randrange(2**20))
     got = sub.probe("time_ddp", list(SPEEDUP_PLAN), args)

@@ -80,7 +80,10 @@ def gpu_pipeline_report(mod, micro_batches: int) -> dict:
 # --- checks (run in the grader) ---------------------------------------------------------
 
 @check(points=2, title="split_model puts stage 0 on devices[0] and stage 1 on devices[1]",
-       hint="Cut the Sequential in two (net[:k], net[k:]), move each half with .to(devices[i]), keep both in .stages.")
+       hint="Cut the Sequential in two (net[:k], net[k:]), move each half with .to(devices[i]), keep both in .stages.",
+       title_zh="split_model 把第 0 段放在 devices[0] 上，把第 1 段放在 devices[1] 上",
+       hint_zh="把 Sequential 切成两半（net[:k]、net[k:]），用 .to(devices[i]) 移动每一半，"
+       "并把两者都放在 .stages 中。")
 def split_placement(sub):
     got = sub.probe("placement_report", sub.rng.randrange(2**31))
     expect(got["n"] == 2, f"model.stages should hold two stages, found {got['n']}")
@@ -94,7 +97,10 @@ def split_placement(sub):
 
 
 @check(points=2, title="the split model computes the unsplit model's outputs and gradients",
-       hint="forward: x.to(devices[0]) -> stage 0 -> .to(devices[1]) -> stage 1; autograd follows the copies back.")
+       hint="forward: x.to(devices[0]) -> stage 0 -> .to(devices[1]) -> stage 1; autograd follows the copies back.",
+       title_zh="切分后的模型算出与未切分模型相同的输出和梯度",
+       hint_zh="forward：x.to(devices[0]) -> 第 0 段 -> .to(devices[1]) -> 第 1 段；"
+       "autograd 会沿着这些拷贝反向传播回去。")
 def split_matches_unsplit(sub):
     seed, x = sub.rng.randrange(2**31), data(sub, sub.rng.randint(3, 9))
     w = data(sub, x.shape[0], 2)
@@ -142,7 +148,9 @@ def judge_order(sub, n: int, micro_batches: int) -> None:
 
 
 @check(points=3, title="every micro-batch passes stage 0 then stage 1, in order, with chunk sizes",
-       hint="for c in x.chunk(m): run stage 0, move to devices[1], run stage 1; torch.cat the outputs in order.")
+       hint="for c in x.chunk(m): run stage 0, move to devices[1], run stage 1; torch.cat the outputs in order.",
+       title_zh="每个微批次按顺序先经过第 0 段再经过第 1 段，大小与分块大小一致",
+       hint_zh="for c in x.chunk(m)：运行第 0 段，移动到 devices[1]，运行第 1 段；按顺序用 torch.cat 拼接输出。")
 def pipeline_order(sub):
     for n, m in [(12, 4), (10, 3), (sub.rng.randint(5, 20), sub.rng.randint(2, 5))]:
         judge_order(sub, n, m)
@@ -150,7 +158,10 @@ def pipeline_order(sub):
 
 @check(points=2, title="two GPUs: the pipelined forward beats the naive split", needs_gpus=2, timeout=300,
        hint="Queue micro-batch i+1 on stage 0 before waiting for anything: CUDA calls return at once, so both "
-            "GPUs work at the same time. Never call .item() or synchronise inside the loop.")
+            "GPUs work at the same time. Never call .item() or synchronise inside the loop.",
+       title_zh="两块 GPU：流水线前向传播比朴素切分更快",
+       hint_zh="在等待任何东西之前，先把微批次 i+1 排入第 0 段的队列：CUDA 调用会立即返回，"
+       "因此两块 GPU 会同时工作。绝不要在循环中调用 .item() 或进行同步。")
 def gpu_pipeline_faster(sub):
     child = sub.pid  # the submission's own load (its whole process tree) is not an excuse
     with LoadMeter(trees=[child]) as meter:

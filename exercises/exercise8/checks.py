@@ -84,7 +84,9 @@ def timed(sub, delays_ms: list[float], warmup: int, repeats: int) -> tuple[dict,
 # --- checks (run in the grader) ---------------------------------------------------------
 
 @check(points=2, title="warm-up calls run but are not timed",
-       hint="Call fn() warmup times before the timed loop; time only the repeats that follow.")
+       hint="Call fn() warmup times before the timed loop; time only the repeats that follow.",
+       title_zh="预热调用会运行，但不计时",
+       hint_zh="在计时循环之前调用 fn() warmup 次；只对随后的重复计时。")
 def warmup_excluded(sub):
     warmup, repeats = sub.rng.randint(2, 4), sub.rng.randint(3, 5)
     res, calls = timed(sub, [60.0] * warmup, warmup, repeats)
@@ -96,7 +98,9 @@ def warmup_excluded(sub):
 
 
 @check(points=2, title="the median resists one slow outlier",
-       hint="statistics.median(runs) (or sorted(runs)[n // 2]): one hiccup must not move the answer; not the mean.")
+       hint="statistics.median(runs) (or sorted(runs)[n // 2]): one hiccup must not move the answer; not the mean.",
+       title_zh="中位数不受一次缓慢的异常值影响",
+       hint_zh="statistics.median(runs)（或 sorted(runs)[n // 2]）：一次意外卡顿不应改变结果；不要用平均值。")
 def median_resists_outlier(sub):
     repeats = sub.rng.choice([5, 7])
     delays = [0.0] + [5.0] * repeats
@@ -111,7 +115,9 @@ def median_resists_outlier(sub):
 
 
 @check(points=1, title="a 30 ms sleep measures 30 ms (within 10 %), in milliseconds",
-       hint="time.perf_counter() around each call, times 1000 for milliseconds; median of the repeats.")
+       hint="time.perf_counter() around each call, times 1000 for milliseconds; median of the repeats.",
+       title_zh="一次 30 ms 的 sleep 测得 30 ms（误差在 10 % 以内），单位为毫秒",
+       hint_zh="在每次调用前后读取 time.perf_counter()，乘以 1000 换算成毫秒；取各次重复的中位数。")
 def known_duration(sub):
     repeats = sub.rng.randint(3, 5)
     res, _ = timed(sub, [30.0] * (repeats + 1), 1, repeats)
@@ -123,7 +129,9 @@ def known_duration(sub):
 
 
 @check(points=1, title="speedup and efficiency arithmetic",
-       hint="speedup = t_one / t_many; efficiency = speedup / n (1.0 is perfect scaling).")
+       hint="speedup = t_one / t_many; efficiency = speedup / n (1.0 is perfect scaling).",
+       title_zh="加速比与效率的计算",
+       hint_zh="speedup = t_one / t_many；efficiency = speedup / n（1.0 表示完美扩展）。")
 def speedup_arithmetic(sub):
     cases = [(10.0, 5.0, 2), (12.0, 4.0, 4), (sub.rng.uniform(5, 50), sub.rng.uniform(1, 20), sub.rng.randint(2, 8))]
     for one, many, n in cases:
@@ -138,7 +146,9 @@ def speedup_arithmetic(sub):
 
 
 @check(points=2, title="every BatchNorm becomes SyncBatchNorm, nothing else changes",
-       hint="nn.SyncBatchNorm.convert_sync_batchnorm(model) walks every submodule and keeps weights and stats.")
+       hint="nn.SyncBatchNorm.convert_sync_batchnorm(model) walks every submodule and keeps weights and stats.",
+       title_zh="每一个 BatchNorm 都变成 SyncBatchNorm，其他一切保持不变",
+       hint_zh="nn.SyncBatchNorm.convert_sync_batchnorm(model) 会遍历每一个子模块，并保留权重和统计量。")
 def batchnorm_converted(sub):
     seed = sub.rng.randrange(2**31)
     got = sub.probe("convert_report", seed)
@@ -163,7 +173,9 @@ def batchnorm_converted(sub):
 
 
 @check(points=2, title="CUDA work is synchronised before the clock is read", needs_gpus=1, timeout=120,
-       hint="torch.cuda.synchronize(device) before reading the clock at the start and at the end of each run.")
+       hint="torch.cuda.synchronize(device) before reading the clock at the start and at the end of each run.",
+       title_zh="读取时钟之前先同步 CUDA 工作",
+       hint_zh="在每次运行的开始和结束读取时钟之前，调用 torch.cuda.synchronize(device)。")
 def cuda_synchronised(sub):
     got = sub.probe("cuda_report", 0.05)  # a busy machine only makes runs longer: no inconclusive needed
     res = got["result"]
