@@ -6,7 +6,6 @@ goes through one extractor that refuses absolute paths, `..`, links, devices and
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -15,13 +14,12 @@ import re
 import shutil
 import stat
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
-MAX_MEMBERS = 10_000  # per zip, and per student's folder
-TOTAL_FACTOR = 200  # one zip may unpack to at most this many times max_bytes (zip bombs)
+from labkit import safezip
+from labkit.safezip import Unusable, hidden_name
+
 SHADOWING = {"conftest.py", "sitecustomize.py", "usercustomize.py", "torch.py"}
 CANVAS = re.compile(r"^(?P<name>[a-z0-9]+)(_late)?_(?P<userid>\d+)_(?P<subid>\d+)_(?P<file>.+)$", re.IGNORECASE)
 RESUBMITTED = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[^.]+)?$")  # Canvas: exercise2-1.py, exercise2-2.py
@@ -64,10 +62,6 @@ class _Claim:
     name: str = ""
     files: list[_File] = field(default_factory=list)
     error: str = ""
-
-
-class _Unusable(Exception):
-    """A zip that cannot be used at all (corrupt, or over the limits); the message follows the zip's name."""
 
 
 def collect(submissions: Path, staging: Path, *, filename: str, max_bytes: int = 1_000_000) -> list[Entry]:
@@ -149,8 +143,8 @@ def _claims(submissions: Path, scratch: Path, filename: str, max_bytes: int) -> 
     if not (submissions.is_file() and suffix == ".zip"):
         raise IntakeError(f"{submissions} is not a folder, a .py file or a .zip file")
     try:
-        refused = _extract(submissions, scratch / "top", max_bytes)
-    except _Unusable as exc:
+        refused = safezip.extract(submissions, scratch / "top", max_bytes)
+    except Unusable as exc:
         raise IntakeError(f"{submissions} {exc}")
     root, prefix = _unwrap(scratch / "top", filename)
     claims = _layout(root, filename)
@@ -281,8 +275,8 @@ def _expand(claim: _Claim, scratch: Path, max_bytes: int) -> None:
             continue
         dest = Path(tempfile.mkdtemp(dir=scratch))
         try:
-            refused = _extract(f.path, dest, max_bytes)
-        except _Unusable as exc:
+            refused = safezip.extract(f.path, dest, max_bytes)
+        except Unusable as exc:
             claim.error = f"{f.origin} {exc}"
             return
         if refused:
@@ -292,85 +286,6 @@ def _expand(claim: _Claim, scratch: Path, max_bytes: int) -> None:
     claim.files = files
 
 
-def _extract(archive: Path, dest: Path, max_bytes: int) -> list[tuple[str, str]]:
-    """Unpack `archive` under `dest`, writing nothing outside it; returns (member, why) for each member refused."""
-    dest.mkdir(parents=True, exist_ok=True)
-    root, budget, total = dest.resolve(), TOTAL_FACTOR * max_bytes, 0
-    refused: list[tuple[str, str]] = []
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
-        raise _Unusable(f"is not a readable zip file: {exc}")
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise _Unusable(f"is too large to unpack: more than {MAX_MEMBERS:,} members")
-        if sum(i.file_size for i in infos) > budget:
-            raise _Unusable(f"is too large to unpack: it declares more than {budget:,} bytes in all")
-        for info in infos:
-            name = _member_name(info)
-            shown = info.filename if name is None else name  # the cp437 reading when the bytes are not UTF-8
-            why = _unsafe_path(shown)
-            if why:
-                refused.append((shown, why))
-                continue
-            parts = [p for p in shown.replace("\\", "/").split("/") if p not in ("", ".")]
-            if not parts or any(_hidden(p) for p in parts):
-                continue  # .DS_Store, __MACOSX/ and .git are noise
-            target = dest.joinpath(*parts)
-            if not target.resolve().is_relative_to(root):  # defence in depth: _unsafe_path refused these already
-                refused.append((shown, "its path leaves the folder"))
-                continue
-            mode = info.external_attr >> 16
-            if name is None:  # still leaves a placeholder (cp437 name), so the student gets the error
-                why = "its name is not valid UTF-8"
-            elif stat.S_ISLNK(mode):
-                why = "it is a symbolic link"
-            elif stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-                why = "it is a device, fifo or socket"
-            elif info.is_dir():
-                continue  # folders are made on demand
-            elif info.file_size > max_bytes:  # the declared size: refuse before reading anything
-                why = f"{info.file_size:,} bytes, over the {max_bytes:,}-byte limit"
-            else:
-                try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src:
-                        written = _copy_capped(src, target, max_bytes)  # a lying header cannot get past this
-                    why = "" if written is not None else f"it unpacks to more than the {max_bytes:,}-byte limit"
-                    total += written or 0
-                except Exception as exc:  # noqa: BLE001  (a bad member refuses that member, not the whole batch)
-                    why = f"it cannot be read: {exc}"
-            if why:
-                refused.append((shown, why))
-                with contextlib.suppress(OSError):  # an empty placeholder, so its student still gets an entry
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(b"")
-            if total > budget:
-                raise _Unusable(f"is too large to unpack: more than {budget:,} bytes in all")
-    return refused
-
-
-def _member_name(info: zipfile.ZipInfo) -> str | None:
-    """The member's name; None when its bytes are not UTF-8 (zipfile decodes unflagged names as cp437)."""
-    if info.flag_bits & 0x800 or info.filename.isascii():
-        return info.filename
-    try:
-        return info.filename.encode("cp437").decode("utf-8")
-    except UnicodeError:
-        return None
-
-
-def _unsafe_path(name: str) -> str:
-    """Why a member's name must not become a path at all ("" when it may)."""
-    path = name.replace("\\", "/")
-    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
-        return "its path is absolute"
-    if ".." in path.split("/"):
-        return "its path climbs out of the folder (..)"
-    return ""
-
-
 def _key(member: str, prefix: list[str]) -> str | None:
     """The top-level name under the root that a (possibly refused) member belongs to, if any."""
     parts = member.replace("\\", "/").split("/")
@@ -378,21 +293,6 @@ def _key(member: str, prefix: list[str]) -> str | None:
         return None
     head = parts[len(prefix)]
     return None if head in ("", ".", "..") or re.match(r"^[A-Za-z]:$", head) else head
-
-
-def _copy_capped(src: BinaryIO, target: Path, cap: int) -> int | None:
-    """Copy at most `cap` bytes; None (and no file left) when `src` holds more, whatever a header declared."""
-    total = 0
-    with open(target, "wb") as out:
-        while chunk := src.read(min(1 << 16, cap + 1 - total)):
-            total += len(chunk)
-            if total > cap:
-                break
-            out.write(chunk)
-    if total > cap:
-        target.unlink()
-        return None
-    return total
 
 
 def _unwrap(top: Path, filename: str) -> tuple[Path, list[str]]:
@@ -407,23 +307,23 @@ def _unwrap(top: Path, filename: str) -> tuple[Path, list[str]]:
 
 
 def _walk(folder: Path, origin: str) -> list[_File]:
-    """Every visible file under `folder` (links listed, never followed), stopping past MAX_MEMBERS."""
+    """Every visible file under `folder` (links listed, never followed), stopping past safezip.MAX_MEMBERS."""
     found: list[_File] = []
     for here, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not _hidden(d))
+        dirs[:] = sorted(d for d in dirs if not hidden_name(d))
         for n in sorted(names):
-            if not _hidden(n):
+            if not hidden_name(n):
                 path = Path(here, n)
                 found.append(_File(n, path, origin + _printable(path.relative_to(folder).as_posix())))
-        if len(found) > MAX_MEMBERS:
+        if len(found) > safezip.MAX_MEMBERS:
             break
     return found
 
 
 def _choose(files: list[_File], filename: str) -> tuple[_File | None, str]:
     """The one file to grade, or why there is none."""
-    if len(files) > MAX_MEMBERS:
-        return None, f"more than {MAX_MEMBERS:,} files in the submission"
+    if len(files) > safezip.MAX_MEMBERS:
+        return None, f"more than {safezip.MAX_MEMBERS:,} files in the submission"
     bad = [f for f in files if not _valid(f.name)]
     if bad:
         return None, f"the file name {os.fsencode(bad[0].name)!r} is not valid UTF-8: rename it"
@@ -481,7 +381,7 @@ def _copy_one(f: _File, dest: Path, max_bytes: int) -> str:
             return f"{f.origin} is {st.st_size:,} bytes, over the {max_bytes:,}-byte limit"
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(os.open(f.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as src:
-            if _copy_capped(src, dest, max_bytes) is None:
+            if safezip.copy_capped(src, dest, max_bytes) is None:
                 return f"{f.origin} grew past the {max_bytes:,}-byte limit while it was copied"
     except OSError as exc:
         return f"{f.origin} cannot be read: {exc.strerror or exc}"
@@ -490,12 +390,7 @@ def _copy_one(f: _File, dest: Path, max_bytes: int) -> str:
 
 def _visible(folder: Path) -> list[Path]:
     """A folder's entries, sorted, without hidden ones."""
-    return sorted(p for p in folder.iterdir() if not _hidden(p.name))
-
-
-def _hidden(name: str) -> bool:
-    """.DS_Store, .git, __MACOSX: never a submission."""
-    return name.startswith(".") or name == "__MACOSX"
+    return sorted(p for p in folder.iterdir() if not hidden_name(p.name))
 
 
 def _valid(name: str) -> bool:

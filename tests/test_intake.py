@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import intake
+from labkit import safezip
 from labkit.intake import Entry, IntakeError, collect, missing, read_roster, safe_id
 
 FILENAME = "exercise2.py"
@@ -257,16 +257,16 @@ def test_member_over_limit_and_lying_header(tmp_path):
 
 def test_copy_capped_stops_at_the_cap(tmp_path):
     target = tmp_path / "out.py"
-    assert intake._copy_capped(io.BytesIO(b"x" * 100), target, 100) == 100 and target.stat().st_size == 100
-    assert intake._copy_capped(io.BytesIO(b"x" * 10**6), target, 100) is None and not target.exists()
+    assert safezip.copy_capped(io.BytesIO(b"x" * 100), target, 100) == 100 and target.stat().st_size == 100
+    assert safezip.copy_capped(io.BytesIO(b"x" * 10**6), target, 100) is None and not target.exists()
 
 
 def test_zip_bomb_limits(tmp_path, monkeypatch):
     archive = make_zip(tmp_path / "bomb.zip", {f"s{i}/exercise2.py": "0" * 900 for i in range(5)})
-    monkeypatch.setattr(intake, "TOTAL_FACTOR", 2)
+    monkeypatch.setattr(safezip, "TOTAL_FACTOR", 2)
     with pytest.raises(IntakeError, match="too large to unpack"):
         collect(archive, tmp_path / "staging", filename=FILENAME, max_bytes=1000)
-    monkeypatch.setattr(intake, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(safezip, "MAX_MEMBERS", 3)
     with pytest.raises(IntakeError, match="more than 3 members"):
         collect(archive, tmp_path / "staging", filename=FILENAME)
 
