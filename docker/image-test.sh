@@ -125,6 +125,8 @@ build() {
   "${E[@]}" build "${common[@]}" --target student -t "$IMAGE:student" -t "$IMAGE:latest" . > "$STATE/build-student.log" 2>&1 \
     || { tail -n 30 "$STATE/build-student.log"; die "the student build failed"; }
   say "student built in $(elapsed "$t") s (shares the build stage's layers)"
+  # Each rebuild leaves the previous images untagged (6 GB each): remove them, or a few CI runs fill the disk.
+  "${E[@]}" image prune -f > /dev/null 2>&1 || true
   "${E[@]}" image ls --filter "reference=$IMAGE" --format '{{.Repository}}:{{.Tag}}  {{.Size}}' 2>/dev/null \
     || "${E[@]}" image ls "$IMAGE"
 }
