@@ -14,7 +14,7 @@ from labkit.course import Course, line_of
 
 REQUIRED = ("id", "title", "order", "points")
 TOP_KEYS = {"id": str, "title": str, "order": int, "points": int, "needs_gpus": int, "hints": list,
-            "hints_zh": list, "title_zh": str, "data": str, "meta_device": bool, "limits": dict}
+            "hints_zh": list, "title_zh": str, "data": str, "preload": list, "limits": dict}
 LIMIT_KEYS = {"call_seconds": (int, float), "import_seconds": (int, float), "memory_mb": int}
 ID = re.compile(r"[a-z][a-z0-9_]*")
 

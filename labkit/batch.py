@@ -155,7 +155,7 @@ def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int 
                 on_progress(Progress(len(outcomes), len(entries), reused, outcome, time.monotonic() - started))
 
     def work() -> None:
-        with Worker(sandbox, warm_meta=exercise.meta_device) as worker:  # one warm worker (torch imported once) per job
+        with Worker(sandbox, preload=exercise.preload) as worker:  # one warm worker (torch imported once) per job
             while True:
                 try:
                     entry = todo.get_nowait()

@@ -30,7 +30,7 @@ class Exercise:
     import_seconds: float = 20.0  # wall-clock limit for importing the student's file
     memory_mb: int = 4096  # address-space headroom per check where no CUDA is visible
     data: str | None = None  # the data its checks train on, shown in every report
-    meta_device: bool = False  # its checks use the meta device: the worker pays meta's lazy imports once, up front
+    preload: tuple[str, ...] = ()  # modules its checks import lazily in every child (torch._dynamo): imported once
     extra: dict = field(default_factory=dict, compare=False)  # unknown keys, kept for `dev check`
 
     @property
@@ -80,6 +80,16 @@ def solutions_root() -> Path | None:
     return path if path.is_dir() else None
 
 
+MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def module_names(value: object, path: Path) -> tuple[str, ...]:
+    """`preload`: a list of dotted module names (the trusted worker imports them, so nothing else)."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and MODULE.fullmatch(v) for v in value):
+        raise CatalogError(f"{path}: preload must be a list of module names, like [\"torch._dynamo\"]")
+    return tuple(value)
+
+
 def load_exercise(folder: Path) -> Exercise:
     """Read one exercise folder's exercise.toml."""
     path = folder / "exercise.toml"
@@ -94,7 +104,7 @@ def load_exercise(folder: Path) -> Exercise:
             points=int(data.pop("points")), folder=folder, hints=tuple(data.pop("hints", ())),
             hints_zh=tuple(data.pop("hints_zh", ())), title_zh=data.pop("title_zh", None),
             needs_gpus=int(data.pop("needs_gpus", 0)), data=data.pop("data", None),
-            meta_device=bool(data.pop("meta_device", False)),
+            preload=module_names(data.pop("preload", ()), path),
             call_seconds=float(limits.pop("call_seconds", 20.0)),
             import_seconds=float(limits.pop("import_seconds", 20.0)),
             memory_mb=int(limits.pop("memory_mb", 4096)),

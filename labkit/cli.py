@@ -174,7 +174,7 @@ def check(exercises: tuple[str, ...], every: bool, file_: Path | None, only: tup
 
     ok, reports = True, []
     style = click.style if not as_json else (lambda text, **_: text)
-    with Worker(sandbox, warm_meta=any(ex.meta_device for ex, _, _ in jobs)) as worker:
+    with Worker(sandbox, preload={m for ex, _, _ in jobs for m in ex.preload}) as worker:
         for ex, path, ws in jobs:
             if not as_json:
                 click.echo(rep.header_line(ex.id, ex.shown_title, style))

@@ -177,7 +177,7 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     student = student.resolve()
     sha = file_sha256(student)
     own = worker is None
-    worker = worker or Worker(sandbox, warm_meta=exercise.meta_device)
+    worker = worker or Worker(sandbox, preload=exercise.preload)
     report = Report(exercise.id, exercise.shown_title, str(student), sha, seed_for(exercise.id, sha), worker.sandbox,
                     data=exercise.data, only=sorted(only))
     course = current_course(root=exercise.folder.parent)

@@ -216,7 +216,7 @@ def _grade_all(exercise_ids: list[str], root: Path, checks_dir: Path | None, wor
     reports = []
     with ExitStack() as stack:
         if worker is None and any(f.path for f in found):
-            worker = stack.enter_context(Worker("auto", warm_meta=any(ex.meta_device for ex in exercises)))
+            worker = stack.enter_context(Worker("auto", preload={m for ex in exercises for m in ex.preload}))
         for f in found:
             if f.path is None:
                 continue

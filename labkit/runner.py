@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 from labkit import container, wire
@@ -47,8 +48,8 @@ class Limits:
 class Worker:
     """A `python -I` process with torch imported, forking one child per check; in bubblewrap when asked."""
 
-    def __init__(self, sandbox: str = "none", warm_meta: bool = True) -> None:
-        self.warm_meta = warm_meta  # pay the meta device's lazy imports once in the worker (for checks that use it)
+    def __init__(self, sandbox: str = "none", preload: Collection[str] = ()) -> None:
+        self.preload = sorted(set(preload))  # modules the worker imports once for all its children (exercise.toml)
         self.sandbox = sandbox_mod.choose(sandbox)  # "bwrap" or "none", what reports say
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
@@ -63,7 +64,7 @@ class Worker:
     def start(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = str(Path(__file__).resolve().parent.parent)
-        start = f"from labkit.worker import main; main({child.fileno()}, {self.warm_meta})"
+        start = f"from labkit.worker import main; main({child.fileno()}, {self.preload!r})"
         code = f"import sys; sys.path.append({root!r}); {start}"
         argv = [sys.executable, "-I", "-c", code]
         if self.sandbox == "bwrap":
@@ -71,7 +72,7 @@ class Worker:
         elif self.sandbox == "container":  # the image's own labkit; it connects back through the mounted folder
             self.container = container.name()
             self._listener, path = container.listen(self.scratch.work, self.scratch.owner)
-            argv = container.command(container.bootstrap(path, self.warm_meta), inputs=self.scratch.inputs,
+            argv = container.command(container.bootstrap(path, self.preload), inputs=self.scratch.inputs,
                                      work=self.scratch.work, container=self.container)
         log = tempfile.TemporaryFile()  # the worker's own stderr, shown if it fails to start
         self.proc = subprocess.Popen(argv, pass_fds=(child.fileno(),), start_new_session=True,

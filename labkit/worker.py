@@ -19,6 +19,7 @@ import socket
 import stat
 import sys
 import traceback
+from collections.abc import Sequence
 from types import ModuleType
 
 from labkit import reaper, wire
@@ -27,15 +28,13 @@ OUTPUT_FILE = "output.txt"
 OUTPUT_CAP = 16 << 10  # bytes of the child's output shown as feedback
 
 
-def main(ctl_fd: int, warm_meta: bool = True) -> None:
+def main(ctl_fd: int, preload: Sequence[str] = ()) -> None:
     """Serve `fork` commands on the control socket until `quit` or the grader goes away."""
-    import torch  # loaded once, shared by every forked child
+    import torch  # noqa: F401  (loaded once, shared by every forked child)
 
-    # The first meta-device op lazily imports ~900 modules (0.8 s); pay it once here, not per check.
-    # Meta ops start neither CUDA nor the CPU thread pool, so forking stays safe.
-    if warm_meta:
-        torch.empty(1, device="meta") + 1
+    import labkit.checks  # noqa: F401  (every checks.py imports it)
 
+    pending = list(preload)  # exercise.toml's `preload`: imported while the first check runs, not before
     reaper.become_subreaper()  # orphans of a check (a setsid() grandchild) come back to us, to be killed
     reaper.not_dumpable()  # a child of the same uid must not write our memory through /proc/<pid>/mem
     ctl = socket.socket(fileno=ctl_fd)
@@ -63,6 +62,9 @@ def main(ctl_fd: int, warm_meta: bool = True) -> None:
                 os._exit(0)
         for fd in fds:
             os.close(fd)
+        if pending:  # off the critical path: the first child is running, the grader is waiting on it
+            _preload(pending)
+            pending = []
         status = _wait_child(ctl, pid)
         if status is None:  # the grader went away
             reaper.kill_tree(os.getpid())
@@ -71,11 +73,34 @@ def main(ctl_fd: int, warm_meta: bool = True) -> None:
         ctl.send(json.dumps({"kind": "exited", "pid": pid, "status": status, "leftovers": leftovers}).encode())
 
 
+def _preload(modules: Sequence[str]) -> None:
+    """Import what later children would each import lazily (torch._dynamo costs ~1 s on the first optimizer
+    step or Python meta kernel); a module that fails to import is left for the check to report."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001  (the check that needs it will say why)
+            pass
+
+
 def _wait_child(ctl: socket.socket, pid: int) -> int | None:
     """Wait for the check's child, killing its process group when the grader asks; None if the grader is gone."""
+    try:  # a pidfd is readable the moment the child exits: no polling delay on every check
+        exited = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # before Linux 5.3, or a seccomp profile that refuses it: poll
+        exited = None
+    try:
+        return _wait_loop(ctl, pid, exited)
+    finally:
+        if exited is not None:
+            os.close(exited)
+
+
+def _wait_loop(ctl: socket.socket, pid: int, exited: int | None) -> int | None:
     while True:
-        ready, _, _ = select.select([ctl], [], [], 0.05)
-        if ready:
+        watch = [ctl] if exited is None else [ctl, exited]
+        ready, _, _ = select.select(watch, [], [], 0.05 if exited is None else None)
+        if ctl in ready:
             try:
                 data = ctl.recv(1 << 16)
             except OSError:
