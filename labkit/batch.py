@@ -155,7 +155,8 @@ def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int 
                 on_progress(Progress(len(outcomes), len(entries), reused, outcome, time.monotonic() - started))
 
     def work() -> None:
-        with Worker(sandbox, preload=exercise.preload) as worker:  # one warm worker (torch imported once) per job
+        # one warm worker per job: torch imported once, huge pages to make its many forks cheaper
+        with Worker(sandbox, preload=exercise.preload, huge_pages=True) as worker:
             while True:
                 try:
                     entry = todo.get_nowait()

@@ -86,10 +86,10 @@ def accept(listener: socket.socket, seconds: float) -> socket.socket | None:
             pass
 
 
-def bootstrap(path: str, preload: list[str]) -> str:
+def bootstrap(path: str, preload: list[str], huge_pages: bool = False) -> str:
     """The worker's start inside the container: connect back, then serve as usual."""
     return (f"import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect({path!r}); "
-            f"from labkit.worker import main; main(s.detach(), {preload!r})")
+            f"from labkit.worker import main; main(s.detach(), {preload!r}, {huge_pages})")
 
 
 def command(code: str, *, inputs: Path, work: Path, container: str) -> list[str]:

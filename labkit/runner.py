@@ -17,9 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Collection
 from typing import Any
 
 from labkit import container, wire
@@ -48,8 +48,9 @@ class Limits:
 class Worker:
     """A `python -I` process with torch imported, forking one child per check; in bubblewrap when asked."""
 
-    def __init__(self, sandbox: str = "none", preload: Collection[str] = ()) -> None:
+    def __init__(self, sandbox: str = "none", preload: Collection[str] = (), huge_pages: bool = False) -> None:
         self.preload = sorted(set(preload))  # modules the worker imports once for all its children (exercise.toml)
+        self.huge_pages = huge_pages  # cheaper forks for ~0.6 s once: worth it for a class, not for one check
         self.sandbox = sandbox_mod.choose(sandbox)  # "bwrap" or "none", what reports say
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
@@ -64,7 +65,7 @@ class Worker:
     def start(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = str(Path(__file__).resolve().parent.parent)
-        start = f"from labkit.worker import main; main({child.fileno()}, {self.preload!r})"
+        start = f"from labkit.worker import main; main({child.fileno()}, {self.preload!r}, {self.huge_pages})"
         code = f"import sys; sys.path.append({root!r}); {start}"
         argv = [sys.executable, "-I", "-c", code]
         if self.sandbox == "bwrap":
@@ -72,8 +73,8 @@ class Worker:
         elif self.sandbox == "container":  # the image's own labkit; it connects back through the mounted folder
             self.container = container.name()
             self._listener, path = container.listen(self.scratch.work, self.scratch.owner)
-            argv = container.command(container.bootstrap(path, self.preload), inputs=self.scratch.inputs,
-                                     work=self.scratch.work, container=self.container)
+            code = container.bootstrap(path, self.preload, self.huge_pages)
+            argv = container.command(code, inputs=self.scratch.inputs, work=self.scratch.work, container=self.container)
         log = tempfile.TemporaryFile()  # the worker's own stderr, shown if it fails to start
         self.proc = subprocess.Popen(argv, pass_fds=(child.fileno(),), start_new_session=True,
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log)
