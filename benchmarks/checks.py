@@ -8,8 +8,7 @@ import time
 from benchmarks.common import LABKIT, PYTHON, ROOT, Row, clean_env, med, verdict
 
 LIMIT = 1.0  # seconds above direct, per exercise
-MAX_ROUNDS = 3
-BUDGET = 90.0  # seconds per exercise: slow exercises stop after fewer rounds (at least one)
+ROUNDS = 3  # every exercise, exercise6's ~50 s included: one round's noise there is larger than the target
 
 
 def timed(argv: list[str]) -> tuple[float, int]:
@@ -28,36 +27,32 @@ def variants(n: int) -> dict[str, list[str]]:
             "none": [*engine, "none"], "auto": [*engine, "auto"]}
 
 
-def measure(n: int) -> dict[str, tuple[list[float], list[int]]]:
+def measure(n: int, rounds: int) -> dict[str, tuple[list[float], list[int]]]:
     """Interleaved rounds (order reversed every other round) of direct / none / auto for exercise n."""
     cmds = variants(n)
     names = list(cmds)
     out: dict[str, tuple[list[float], list[int]]] = {k: ([], []) for k in names}
-    start = time.perf_counter()
-    for i in range(MAX_ROUNDS):
+    for i in range(rounds):
         for name in names if i % 2 == 0 else names[::-1]:
             s, rc = timed(cmds[name])
             out[name][0].append(s)
             out[name][1].append(rc)
-        if time.perf_counter() - start > BUDGET:
-            break
     return out
 
 
 def run(quick: bool = False) -> list[Row]:
-    """Two rows per exercise: engine (sandbox none / bwrap) minus direct, target at most +1 s."""
+    """Two rows per exercise: engine (sandbox none / bwrap) minus direct, round by round, target at most +1 s."""
     rows = []
     for n in range(1, 4 if quick else 9):
-        data = measure(n)
-        direct = med(data["direct"][0])
-        direct_ok = all(rc == 0 for rc in data["direct"][1])
+        data = measure(n, 2 if quick else ROUNDS)
+        direct, direct_rcs = data["direct"]
         for mode, label in (("none", "none"), ("auto", "bwrap")):
             times, rcs = data[mode]
-            m = med(times)
-            ok = m - direct <= LIMIT
-            note = "" if all(rc == 0 for rc in rcs) and direct_ok else " (a check failed)"
-            rows.append(Row("checks", f"check exercise{n} [{label}]", f"{m:.2f} s{note}",
-                            f"direct {direct:.2f} s", f"{m - direct:+.2f} s", f"<= +{LIMIT:.1f} s", verdict(ok),
-                            {"median_s": m, "direct_s": direct, "runs": times, "direct_runs": data["direct"][0],
-                             "rcs": rcs, "direct_rcs": data["direct"][1]}))
+            delta = med([t - d for t, d in zip(times, direct, strict=True)])  # paired: same round, same load
+            note = "" if all(rc == 0 for rc in rcs + direct_rcs) else " (a check failed)"
+            rows.append(Row("checks", f"check exercise{n} [{label}]", f"{med(times):.2f} s{note}",
+                            f"direct {med(direct):.2f} s", f"{delta:+.2f} s", f"<= +{LIMIT:.1f} s",
+                            verdict(delta <= LIMIT),
+                            {"median_s": med(times), "direct_s": med(direct), "delta_s": delta, "runs": times,
+                             "direct_runs": direct, "rcs": rcs, "direct_rcs": direct_rcs}))
     return rows

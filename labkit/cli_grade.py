@@ -6,8 +6,10 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -67,7 +69,7 @@ def grade(submissions: Path, exercise: str, jobs: int | None, out: Path, checks_
                 raise UsageFailure(f"no submissions found in {submissions}")
             click.echo(f"{ex.id}: {len(entries)} submission(s), {jobs} job(s); results in {out}/", err=True)
             outcomes = run_batch(entries, ex, out, jobs=jobs, checks_dir=checks_dir, sandbox=sandbox,
-                                 on_progress=_progress_printer())
+                                 on_progress=_progress_printer(summary.warm))
     except IntakeError as exc:
         raise UsageFailure(str(exc)) from None
     outcomes = with_roster(outcomes, names, ex)
@@ -98,11 +100,17 @@ def _write_gradescope(outcomes: list, out: Path) -> None:
         write_atomic(out / "gradescope" / f"{safe_id(o.student)}.json", json.dumps(data, indent=2))
 
 
-def _progress_printer():
-    """A one-line progress bar with an ETA on a terminal; a line per student otherwise (logs, CI)."""
+def _progress_printer(first: Callable[[], None] | None = None):
+    """A one-line progress bar with an ETA on a terminal; a line per student otherwise (logs, CI).
+
+    `first` starts in a background thread once the first student is graded (torch is imported by then).
+    """
     tty = sys.stderr.isatty()
+    pending = [first] if first else []
 
     def show(p) -> None:
+        if pending:
+            threading.Thread(target=pending.pop(), daemon=True).start()
         width = 24
         filled = round(width * p.done / p.total)
         o = p.last

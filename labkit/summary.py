@@ -37,6 +37,14 @@ def table(outcomes: list[Outcome], exercise_id: str) -> str:
     return "\n".join(lines)
 
 
+def warm() -> None:
+    """Import matplotlib now (a background thread while the class is graded), not after the last student."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+
 def plot(outcomes: list[Outcome], path: Path, exercise_id: str) -> Path:
     """summary.png: the score histogram and each check's pass rate."""
     import matplotlib
