@@ -40,3 +40,10 @@ def test_run_only_cli_quick(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "labkit --help" in proc.stdout and "verdict" in proc.stdout
     assert out.exists()
+
+
+def test_batch_split_separates_start_up_from_the_price_per_submission() -> None:
+    from benchmarks.batch import split
+
+    per, fixed = split(2.0 + 24 * 0.15, 2.0 + 72 * 0.15, 24, 72)  # T(n) = 2 s + 0.15 s per submission
+    assert abs(per - 0.15) < 1e-9 and abs(fixed - 2.0) < 1e-9
