@@ -56,7 +56,8 @@ def grade(submissions: Path, exercise: str, jobs: int | None, out: Path, checks_
     from labkit import report as rep
     from labkit import summary
     from labkit.batch import as_report, grades_csv, run_batch, with_roster, write_atomic
-    from labkit.intake import IntakeError, collect, missing, read_roster
+    from labkit.intake import IntakeError, collect
+    from labkit.roster import missing, read_roster
 
     ex = resolve(exercise)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

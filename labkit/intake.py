@@ -6,9 +6,7 @@ goes through one extractor that refuses absolute paths, `..`, links, devices and
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -18,13 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit import safezip
+from labkit.gsexport import parse_metadata
 from labkit.safezip import Unusable, hidden_name
 
 SHADOWING = {"conftest.py", "sitecustomize.py", "usercustomize.py", "torch.py"}
 CANVAS = re.compile(r"^(?P<name>[a-z0-9]+)(_late)?_(?P<userid>\d+)_(?P<subid>\d+)_(?P<file>.+)$", re.IGNORECASE)
 RESUBMITTED = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[^.]+)?$")  # Canvas: exercise2-1.py, exercise2-2.py
-ID_COLUMNS = ("id", "student_id", "sid", "user_id", "login", "email")
-NAME_COLUMNS = ("name", "student_name", "full_name")
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")  # never starts with "." (see the scratch folder)
 
 
@@ -83,43 +80,6 @@ def collect(submissions: Path, staging: Path, *, filename: str, max_bytes: int =
         return _stage(claims, staging, filename, max_bytes)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def read_roster(path: Path) -> dict[str, str]:
-    """{student id: name} from a CSV with a header; raises IntakeError with a clear message when unusable."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise IntakeError(f"roster {path} does not exist")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IntakeError(f"roster {path} cannot be read: {exc}")
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise IntakeError(f"roster {path} is not a valid CSV file: {exc}")
-    header = [h.strip().lower() for h in rows[0]] if rows else []
-    id_col = next((header.index(c) for c in ID_COLUMNS if c in header), None)
-    if id_col is None:
-        raise IntakeError(f"roster {path} has no id column: its first row must be a header naming one of "
-                          f"{', '.join(ID_COLUMNS)}")
-    name_col = next((header.index(c) for c in NAME_COLUMNS if c in header), None)
-    roster: dict[str, str] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        cells = [c.strip() for c in row]
-        if not any(cells):
-            continue
-        student = cells[id_col] if id_col < len(cells) else ""
-        if not student:
-            raise IntakeError(f"roster {path}, line {line}: no student id")
-        if student in roster:
-            raise IntakeError(f"roster {path} lists student {student} twice")
-        roster[student] = cells[name_col] if name_col is not None and name_col < len(cells) else ""
-    return roster
-
-
-def missing(entries: list[Entry], roster: dict[str, str]) -> list[str]:
-    """Roster ids with no entry, sorted."""
-    return sorted(set(roster) - {e.student for e in entries})
 
 
 def safe_id(student: str) -> str:
@@ -208,7 +168,7 @@ def _canvas(files: list[Path]) -> list[_Claim]:
 
 def _gradescope(root: Path, items: list[Path]) -> list[_Claim]:
     """Gradescope export: submission_metadata.yml names the submitters of each submission_NNN/ folder."""
-    meta = _parse_metadata((root / "submission_metadata.yml").read_text(encoding="utf-8", errors="replace"))
+    meta = parse_metadata((root / "submission_metadata.yml").read_text(encoding="utf-8", errors="replace"))
     folders = {p.name: p for p in items if p.is_dir() and not p.is_symlink()}  # never a path the YAML makes up
     claims = []
     for key, people in meta.items():
@@ -223,47 +183,6 @@ def _gradescope(root: Path, items: list[Path]) -> list[_Claim]:
         claims.append(_Claim(_printable(key), {key}, _printable(key) + "/",
                              error="this folder is not listed in submission_metadata.yml"))
     return claims
-
-
-def _parse_metadata(text: str) -> dict[str, list[dict[str, str]]]:
-    """{submission folder: [{name, sid, email}]} from Gradescope's YAML (Ruby symbol keys), any key order."""
-    subs: dict[str, list[dict[str, str]]] = {}
-    current, section, top, person, person_indent = "", "", -1, None, -1
-    for raw in text.splitlines():
-        body = raw.strip()
-        if not body or body.startswith("#"):
-            continue
-        indent = len(raw) - len(raw.lstrip())
-        if indent == 0:  # a new submission: "submission_123456:"
-            current = body[:-1] if body.endswith(":") else ""
-            if current:
-                subs[current] = []
-            section, top, person = "", -1, None
-            continue
-        item = body.startswith("- ")
-        match = re.match(r"^:?([A-Za-z_]\w*):(?:\s+(.*))?$", body[2:] if item else body)
-        if not current or not match:
-            continue
-        key, value = match[1], _scalar(match[2] or "")
-        if item:  # a list item opens a new submitter, but only in the :submitters: list
-            person = {} if section == "submitters" else None
-            if person is not None:
-                subs[current].append(person)
-                person[key] = value
-            person_indent = indent + 2
-        elif person is not None and indent == person_indent:
-            person[key] = value
-        elif top < 0 or indent <= top:  # a key of the submission itself (:submitters:, :score:, ...)
-            top, section, person = indent, key, None
-    return subs
-
-
-def _scalar(text: str) -> str:
-    """A YAML scalar as Gradescope writes it: quoted or plain; "" for empty or null."""
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1].replace("''", "'") if text[0] == "'" else text[1:-1].replace('\\"', '"')
-    return "" if text in ("~", "null") else text
 
 
 def _expand(claim: _Claim, scratch: Path, max_bytes: int) -> None:

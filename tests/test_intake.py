@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from labkit import safezip
-from labkit.intake import Entry, IntakeError, collect, missing, read_roster, safe_id
+from labkit.intake import Entry, IntakeError, collect, safe_id
+from labkit.roster import missing, read_roster
 
 FILENAME = "exercise2.py"
 
