@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import shutil
 import time
 from collections.abc import Callable, Collection
@@ -16,6 +15,7 @@ from typing import Any
 from labkit.catalog import CatalogError, Exercise
 from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, collect
 from labkit.course import current_course
+from labkit.failures import import_message, student_error_message, syntax_error
 from labkit.hidden import apply as add_instructor_checks
 from labkit.i18n import _, language
 from labkit.runner import ChildGone, ImportFailed, Limits, Session, StudentError, Worker, WorkerFailed
@@ -192,7 +192,7 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     checks = [c for c in checks if not only or c.name in only]
     gpus = cuda_count()
     limits = limits_for(exercise, gpus, time_scale * course.time_scale_for(exercise.id))
-    broken: str | None = _syntax_error(student)  # once the file cannot be imported, the remaining checks say so
+    broken: str | None = syntax_error(student)  # once the file cannot be imported, the remaining checks say so
     files = {student: worker.scratch.stage(student)}  # copies the sandbox can read; removed before the next student
     try:
         for spec in checks:
@@ -253,7 +253,7 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
     except Inconclusive as exc:
         status, message = "inconclusive", str(exc)
     except ImportFailed as exc:
-        status, message, import_failed = "error", _import_message(exc), True
+        status, message, import_failed = "error", import_message(exc), True
     except ChildGone as exc:
         status, message = "error", str(exc)
     except StudentError as exc:
@@ -271,37 +271,6 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
     result = _result(spec, status, message)
     result.output, result.seconds = output, time.monotonic() - started
     return result, import_failed
-
-
-def student_error_message(exc: StudentError, raised: bool = True) -> str:
-    """How an exception from the student's code reads in a report."""
-    if exc.is_a("NotImplementedError") and re.match(r"exercise\d+:", exc.message):  # the starter's stub
-        head = _("not implemented yet ({what})").format(what=exc.message or "NotImplementedError")
-    elif exc.is_a("MissingFunction"):
-        head = exc.message
-    else:
-        head = _("your code raised {error}").format(error=exc) if raised else str(exc)
-    return head + "".join("\n    " + _("at {where}").format(where=w) for w in exc.where[-3:])
-
-
-def _import_message(exc: ImportFailed) -> str:
-    if exc.error is None:
-        return str(exc)
-    if exc.error.is_a("SystemExit"):
-        return _("your file could not be imported: it called exit() at import time; keep top-level code out of it")
-    return _("your file could not be imported: {why}").format(why=student_error_message(exc.error, raised=False))
-
-
-def _syntax_error(path: Path) -> str | None:
-    """Compile (never run) the file in the grader to report a syntax error at once."""
-    try:
-        compile(path.read_bytes(), str(path), "exec")
-    except SyntaxError as exc:
-        return _("your file could not be imported: syntax error at line {line}: {msg}").format(
-            line=exc.lineno, msg=exc.msg) + (f"\n    {exc.text.strip()}" if exc.text else "")
-    except ValueError as exc:  # null bytes
-        return _("your file could not be imported: {why}").format(why=exc)
-    return None
 
 
 def _result(spec: CheckSpec, status: str, message: str) -> CheckResult:
