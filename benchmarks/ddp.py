@@ -13,8 +13,8 @@ SPEEDUP = 1.6  # two workers over one, idle machine
 
 def ddp_rows(quick: bool = False) -> list[Row]:
     """labkit.scaling.run_bench on the reference solution, with the other processes' load over the window."""
+    from labkit.loadmeter import LoadMeter
     from labkit.scaling import run_bench
-    from labkit.timing import LoadMeter
 
     with tempfile.TemporaryDirectory(prefix="labkit-bench-ddp-") as tmp:
         with LoadMeter(trees=[os.getpid()]) as meter:

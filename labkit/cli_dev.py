@@ -59,7 +59,8 @@ def new(exercise_id: str, title: str, root: Path | None, solutions: Path | None)
     Example:
         labkit dev new exercise9 --title "Gradient accumulation"
     """
-    from labkit.authoring import scaffold, solutions_dir
+    from labkit.authoring import solutions_dir
+    from labkit.scaffold import scaffold
 
     written = scaffold(exercise_id, title, _root(root), solutions_dir(_root(root), solutions))
     for path in written:

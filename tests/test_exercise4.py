@@ -145,7 +145,7 @@ def test_two_gpu_verdict(answer, phrase):
 
 def test_two_gpu_verdict_is_inconclusive_when_other_processes_load_the_machine(monkeypatch):
     from labkit.checks import Inconclusive
-    from labkit.timing import Load
+    from labkit.loadmeter import Load
 
     class BusyMeter:  # what LoadMeter reports when other processes kept both cores 90 % busy
         result = Load(other=0.9, own=0.0, cores=2, seconds=30.0)

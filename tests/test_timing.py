@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from labkit import timing
+from labkit import loadmeter, timing
 
 
 class FakeClock:
@@ -112,9 +112,9 @@ def test_load_meter_counts_other_processes_but_not_ours(tmp_path):
     proc = tmp_path / "proc"
     me, child = os.getpid(), 4242
     write_proc(proc, 1000, {me: (me, 0, 0), child: (child, 0, 0), 777: (777, 0, 0)})
-    meter = timing.LoadMeter(sessions=[child], proc=proc, clock=StepClock(1.0), cores=2)
+    meter = loadmeter.LoadMeter(sessions=[child], proc=proc, clock=StepClock(1.0), cores=2)
     start = meter.sample()
-    tps = timing._ticks_per_second()
+    tps = loadmeter._ticks_per_second()
     # One second on two cores: our child spun one core, another process half of one.
     write_proc(proc, 1000 + tps + tps // 2, {me: (me, 0, 0), child: (child, tps, 0), 777: (777, tps // 2, 0)})
     load = meter.since(start)
@@ -127,9 +127,9 @@ def test_a_submission_spinning_itself_does_not_make_the_machine_busy(tmp_path):
     proc = tmp_path / "proc"
     child = 99
     write_proc(proc, 0, {child: (child, 0, 0)})
-    meter = timing.LoadMeter(sessions=[child], proc=proc, clock=StepClock(2.0), cores=2)
+    meter = loadmeter.LoadMeter(sessions=[child], proc=proc, clock=StepClock(2.0), cores=2)
     start = meter.sample()
-    tps = timing._ticks_per_second()
+    tps = loadmeter._ticks_per_second()
     write_proc(proc, 4 * tps, {child: (child, 4 * tps, 0)})  # both cores, for two seconds, all of it the child's
     assert not meter.since(start).busy()
 
@@ -137,27 +137,27 @@ def test_a_submission_spinning_itself_does_not_make_the_machine_busy(tmp_path):
 def test_machine_busy_sleeps_through_an_injected_sleep(tmp_path):
     proc = tmp_path / "proc"
     write_proc(proc, 0, {})
-    tps = timing._ticks_per_second()
+    tps = loadmeter._ticks_per_second()
 
     def sleep(seconds: float) -> None:
         write_proc(proc, int(2 * tps * seconds), {})  # another process keeps both cores busy
 
-    meter = timing.LoadMeter(proc=proc, clock=StepClock(0.5), cores=2)
-    load = timing.machine_busy(0.5, sleep=sleep, meter=meter)
+    meter = loadmeter.LoadMeter(proc=proc, clock=StepClock(0.5), cores=2)
+    load = loadmeter.machine_busy(0.5, sleep=sleep, meter=meter)
     assert load is not None and load.other == pytest.approx(1.0)
     assert "100% of 2 cores" in load.describe()
-    quiet = timing.LoadMeter(proc=proc, clock=StepClock(0.5), cores=2)
-    assert timing.machine_busy(0.5, sleep=lambda seconds: None, meter=quiet) is None
+    quiet = loadmeter.LoadMeter(proc=proc, clock=StepClock(0.5), cores=2)
+    assert loadmeter.machine_busy(0.5, sleep=lambda seconds: None, meter=quiet) is None
 
 
 def test_short_windows_and_missing_proc_never_look_busy(tmp_path):
-    assert not timing.Load(other=5.0, own=0.0, cores=2, seconds=0.01).busy()
-    meter = timing.LoadMeter(proc=tmp_path / "nowhere", clock=StepClock(1.0), cores=2)
+    assert not loadmeter.Load(other=5.0, own=0.0, cores=2, seconds=0.01).busy()
+    meter = loadmeter.LoadMeter(proc=tmp_path / "nowhere", clock=StepClock(1.0), cores=2)
     assert meter.since(meter.sample()).other == 0.0
 
 
 def test_load_meter_as_a_context_manager_on_the_real_proc():
-    with timing.LoadMeter() as meter:
+    with loadmeter.LoadMeter() as meter:
         pass
     assert meter.result is not None and meter.result.cores >= 1
 

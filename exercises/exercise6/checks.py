@@ -105,7 +105,7 @@ def run_ddp(mod, world_size: int, args: dict, gpus: bool = False, nodes: int = 1
 def time_ddp(mod, plan: list[int], args: dict) -> dict:
     """Launch the timing problem once per entry of `plan` (workers per launch), watching the machine's load."""
     from labkit.launch import LaunchError, launch
-    from labkit.timing import LoadMeter
+    from labkit.loadmeter import LoadMeter
 
     runs = []
     with LoadMeter() as meter:  # ranks that ended are still counted as ours (their parents' cutime)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from labkit.checks import check, expect, expect_close, fail, inconclusive, probe
-from labkit.timing import LoadMeter
+from labkit.loadmeter import LoadMeter
 
 CPU, META = torch.device("cpu"), torch.device("meta")
 
