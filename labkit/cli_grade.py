@@ -9,7 +9,6 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -69,8 +68,16 @@ def grade(submissions: Path, exercise: str, jobs: int | None, out: Path, checks_
             if not entries:
                 raise UsageFailure(f"no submissions found in {submissions}")
             click.echo(f"{ex.id}: {len(entries)} submission(s), {jobs} job(s); results in {out}/", err=True)
+            show = _progress_printer()
+            warm = threading.Thread(target=summary.warm, daemon=True)  # summary.png's matplotlib, meanwhile
+
+            def progress(p) -> None:
+                if warm.ident is None:  # after the first student: torch is imported and the workers are up
+                    warm.start()
+                show(p)
+
             outcomes = run_batch(entries, ex, out, jobs=jobs, checks_dir=checks_dir, sandbox=sandbox,
-                                 on_progress=_progress_printer(summary.warm))
+                                 on_progress=progress)
     except IntakeError as exc:
         raise UsageFailure(str(exc)) from None
     outcomes = with_roster(outcomes, names, ex)
@@ -101,17 +108,11 @@ def _write_gradescope(outcomes: list, out: Path) -> None:
         write_atomic(out / "gradescope" / f"{safe_id(o.student)}.json", json.dumps(data, indent=2))
 
 
-def _progress_printer(first: Callable[[], None] | None = None):
-    """A one-line progress bar with an ETA on a terminal; a line per student otherwise (logs, CI).
-
-    `first` starts in a background thread once the first student is graded (torch is imported by then).
-    """
+def _progress_printer():
+    """A one-line progress bar with an ETA on a terminal; a line per student otherwise (logs, CI)."""
     tty = sys.stderr.isatty()
-    pending = [first] if first else []
 
     def show(p) -> None:
-        if pending:
-            threading.Thread(target=pending.pop(), daemon=True).start()
         width = 24
         filled = round(width * p.done / p.total)
         o = p.last
