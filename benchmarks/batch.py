@@ -77,8 +77,8 @@ def skipped(reason: str) -> list[Row]:
 
 def run(quick: bool = False) -> list[Row]:
     """Exercise 1: throughput and start-up at jobs 1 and 2, and a class end to end; exercise 2: s/submission."""
-    if importlib.util.find_spec("labkit.intake") is None:
-        return skipped("labkit.intake is missing, so `labkit grade` cannot read a class yet")
+    if importlib.util.find_spec("labkit.classroom.intake") is None:
+        return skipped("labkit.classroom.intake is missing, so `labkit grade` cannot read a class yet")
     n = 12 if quick else 24
     big = 3 * n
     rows = []

@@ -13,7 +13,7 @@ COMMANDS = {"labkit --help": ["--help"], "labkit list": ["list"], "labkit hint e
 PROBE = """
 import sys
 sys.argv = ["labkit", *{args!r}]
-from labkit.cli import cli
+from labkit.cli.main import cli
 try:
     cli()
 except SystemExit:

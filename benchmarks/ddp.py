@@ -12,9 +12,9 @@ SPEEDUP = 1.6  # two workers over one, idle machine
 
 
 def ddp_rows(quick: bool = False) -> list[Row]:
-    """labkit.scaling.run_bench on the reference solution, with the other processes' load over the window."""
-    from labkit.loadmeter import LoadMeter
-    from labkit.scaling import run_bench
+    """labkit.lab.scaling.run_bench on the reference solution, with the other processes' load over the window."""
+    from labkit.lab.loadmeter import LoadMeter
+    from labkit.lab.scaling import run_bench
 
     with tempfile.TemporaryDirectory(prefix="labkit-bench-ddp-") as tmp:
         with LoadMeter(trees=[os.getpid()]) as meter:
@@ -37,8 +37,8 @@ def dp_step_rows(quick: bool = False) -> list[Row]:
     import torch
     from torch import nn
 
-    from labkit.timing import compare
-    from labkit.worker import import_path
+    from labkit.files import import_path
+    from labkit.lab.timing import compare
 
     sol = import_path(str(ROOT / "solutions/exercise5.py"), "bench_exercise5")
     torch.manual_seed(0)

@@ -21,8 +21,8 @@ def fork_loop(n: int, ready: mp.Queue, go: mp.Queue) -> None:
     """Import torch, collapse into huge pages like a batch worker, then fork n short children."""
     import torch  # noqa: F401
 
-    from labkit import hugepages
-    from labkit.worker import import_path
+    from labkit.files import import_path
+    from labkit.sandbox import hugepages
 
     hugepages.collapse()
     ready.put(1)

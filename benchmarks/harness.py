@@ -18,12 +18,13 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make `benchmarks` and `labkit` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labkit import wire  # noqa: E402
-from labkit.catalog import resolve  # noqa: E402
-from labkit.checks import CheckFailed, Inconclusive, Skip, collect  # noqa: E402
-from labkit.engine import Submission, load_checks, seed_for  # noqa: E402
-from labkit.runner import StudentError  # noqa: E402
-from labkit.worker import describe, import_path  # noqa: E402
+from labkit.checks import StudentError, collect  # noqa: E402
+from labkit.course.course import resolve  # noqa: E402
+from labkit.files import import_path  # noqa: E402
+from labkit.grading.engine import Submission, judge, seed_for  # noqa: E402
+from labkit.grading.plan import load_checks  # noqa: E402
+from labkit.sandbox import wire  # noqa: E402
+from labkit.sandbox.child import describe  # noqa: E402
 
 
 def roundtrip(value: Any) -> Any:
@@ -85,16 +86,7 @@ def run_direct(exercise_id: str, solution: Path) -> dict:
             sub = Submission(DirectSession(student, probes, str(solution)), check_seed, Path(workdir), 0,
                              spec.timeout)
             try:
-                spec.fn(sub)
-                status, msg = "passed", ""
-            except CheckFailed as exc:
-                status, msg = "failed", str(exc)
-            except Skip as exc:
-                status, msg = "skipped", str(exc)
-            except Inconclusive as exc:
-                status, msg = "inconclusive", str(exc)
-            except Exception as exc:  # noqa: BLE001
-                status, msg = "error", f"{type(exc).__name__}: {exc}"
+                status, msg, _ = judge(lambda sub=sub, spec=spec: spec.fn(sub) or "")
             finally:
                 os.chdir(here)
         results[spec.name] = status

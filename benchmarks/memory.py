@@ -19,9 +19,9 @@ def check_peak_mib() -> float:
 
 def worker_peak_mib() -> float:
     """VmHWM of a batch grading worker (huge pages on) after two exercise1 submissions, children not included."""
-    from labkit.catalog import resolve
-    from labkit.engine import grade
-    from labkit.runner import Worker
+    from labkit.course.course import resolve
+    from labkit.grading.engine import grade
+    from labkit.sandbox.worker import Worker
 
     with Worker("none", huge_pages=True) as worker:  # as `labkit grade` starts it
         for _ in range(2):  # the second submission runs after the worker collapsed into huge pages

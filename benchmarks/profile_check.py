@@ -42,13 +42,15 @@ def main() -> None:
     parser.add_argument("--sandbox", default="none")
     args = parser.parse_args()
     start = time.perf_counter()
-    import labkit.cli  # noqa: F401  (what the `labkit` entry point imports first)
-    SPENT["import labkit.cli (no torch)"] = time.perf_counter() - start
+    import labkit.cli.main  # noqa: F401  (what the `labkit` entry point imports first)
+    SPENT["import labkit.cli.main (no torch)"] = time.perf_counter() - start
     start = time.perf_counter()
     import torch  # noqa: F401
     SPENT["import torch in the grader"] = time.perf_counter() - start
-    from labkit import devices, engine, runner
-    from labkit.catalog import resolve
+    from labkit.course.course import resolve
+    from labkit.grading import engine
+    from labkit.lab import devices
+    from labkit.sandbox import worker as runner
 
     runner.Worker.start = timed("worker start (python -I + import torch + meta op)", runner.Worker.start)
     runner.Session.open = timed("per check: fork + import checks.py + student file", runner.Session.open)

@@ -40,7 +40,7 @@ def run_sections(names: list[str], quick: bool) -> list[Row]:
 
 def save(rows: list[Row], quick: bool, seconds: float, path: Path = RESULTS) -> None:
     """results.json: the machine, when, how long, and every row."""
-    from labkit.devices import fingerprint
+    from labkit.lab.devices import fingerprint
 
     data = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": quick, "seconds": seconds,
             "machine": fingerprint().as_dict(), "rows": [r.as_dict() for r in rows]}

@@ -1,6 +1,6 @@
 """Allow `python -m labkit`."""
 
-from labkit.cli import main
+from labkit.cli.main import main
 
 if __name__ == "__main__":
     main()

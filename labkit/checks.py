@@ -24,6 +24,21 @@ class Inconclusive(Exception):
     """A measurement could not be trusted (a busy machine); it counts neither way."""
 
 
+class StudentError(Exception):
+    """The student's code raised (in the child); the exception arrives as plain data."""
+
+    def __init__(self, info: dict):
+        self.type_name = str(info.get("type", "Exception"))
+        self.mro = [str(n) for n in info.get("mro", [])]
+        self.message = str(info.get("message", ""))
+        self.where = [str(w) for w in info.get("where", [])]
+        super().__init__(f"{self.type_name}: {self.message}" if self.message else self.type_name)
+
+    def is_a(self, name: str) -> bool:
+        """True when the student's exception is `name` or a subclass of it (judged by the names it reported)."""
+        return name in self.mro
+
+
 @dataclass
 class CheckSpec:
     """One check of an exercise, as its decorator declared it."""

@@ -17,8 +17,10 @@ import struct
 import unicodedata
 from pathlib import Path
 
+from labkit.paths import locale_dir
+
 LANGUAGES = ("en", "zh_CN")
-CATALOG = Path(__file__).parent / "locale" / "zh_CN" / "LC_MESSAGES" / "labkit.po"
+CATALOG = locale_dir() / "zh_CN" / "LC_MESSAGES" / "labkit.po"
 _current: gettext.NullTranslations = gettext.NullTranslations()
 _lang = "en"
 

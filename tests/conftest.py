@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from labkit.catalog import resolve, solutions_root
-from labkit.engine import Report, grade
-from labkit.runner import Worker
+from labkit.course.course import resolve
+from labkit.grading.engine import grade
+from labkit.grading.results import Report
+from labkit.paths import solutions_root
+from labkit.sandbox.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from labkit.authoring import check_metadata
-from labkit.cli_dev import dev, pack
-from labkit.scaffold import scaffold
+from labkit.authoring.scaffold import scaffold
+from labkit.authoring.selfcheck import check_metadata
+from labkit.cli.dev import dev, pack
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = ROOT / "tests" / "broken"

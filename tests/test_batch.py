@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from labkit.cli import cli
+from labkit.cli.main import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = (ROOT / "solutions" / "exercise1.py").read_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from labkit.cli import cli
+from labkit.cli.main import cli
 
 TOY = Path(__file__).parent / "toy"
 SOLUTION = (TOY / "exercise99" / "solution.py").read_text()
@@ -47,7 +47,7 @@ def test_every_command_has_help_with_an_example(run):
 
 @pytest.mark.parametrize("args", [["--help"], ["list"], ["hint", "exercise99"], ["init", "ws"]])
 def test_light_commands_import_neither_torch_nor_torchvision(tmp_path, args):
-    code = ("import sys; from labkit.cli import cli\n"
+    code = ("import sys; from labkit.cli.main import cli\n"
             f"try:\n    cli({args!r}, prog_name='labkit')\nexcept SystemExit:\n    pass\n"
             "bad = [m for m in ('torch', 'torchvision') if m in sys.modules]\n"
             "assert not bad, bad")

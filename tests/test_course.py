@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit.catalog import CatalogError, all_exercises
 from labkit.checks import CheckSpec
-from labkit.course import Course, current_course, find_course, load_course
-from labkit.engine import load_checks
+from labkit.course.catalog import CatalogError
+from labkit.course.course import Course, all_exercises, current_course, find_course, load_course
+from labkit.grading.plan import load_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 

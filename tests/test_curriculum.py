@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.catalog import all_exercises
-from labkit.engine import load_checks
-from labkit.report import summary
+from labkit.course.course import all_exercises
+from labkit.grading.plan import load_checks
+from labkit.grading.report import summary
 
 EXERCISES = [ex.id for ex in all_exercises()]
 

@@ -1,4 +1,4 @@
-"""labkit.data: Fashion-MNIST read by torchvision from IDX files the tests write; the synthetic stand-in."""
+"""labkit.lab.data: Fashion-MNIST read by torchvision from IDX files the tests write; the synthetic stand-in."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from labkit import data
+from labkit.lab import data
 
 
 def write_idx(raw, split: str, images: torch.Tensor, labels: torch.Tensor, packed: bool = False) -> None:
@@ -134,7 +134,7 @@ def test_fetch_without_a_network_raises_a_clear_data_error(tmp_path, monkeypatch
 
 
 def test_torchvision_is_imported_only_for_the_real_files(tmp_path):
-    code = ("import sys; from labkit import data; data.load(sys.argv[1], n_train=10, n_test=10); "
+    code = ("import sys; from labkit.lab import data; data.load(sys.argv[1], n_train=10, n_test=10); "
             "print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

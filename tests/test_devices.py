@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.devices import Fingerprint, format_p2p, p2p_matrix, shm_size, warnings
+from labkit.lab.devices import Fingerprint, format_p2p, p2p_matrix, shm_size, warnings
 
 GIB = 1 << 30
 
@@ -96,7 +96,7 @@ def test_root_warns():
 
 
 def test_the_real_fingerprint_carries_the_new_fields():
-    from labkit.devices import fingerprint
+    from labkit.lab.devices import fingerprint
 
     real = fingerprint(with_torch=False)
     assert real.uid is not None and "shm_bytes" in real.as_dict() and "p2p" in real.as_dict()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from labkit import wire
-from labkit.catalog import resolve
-from labkit.engine import grade, seed_for
+from labkit.course.course import resolve
+from labkit.grading.engine import grade, seed_for
+from labkit.sandbox import wire
 
 from conftest import result, statuses
 

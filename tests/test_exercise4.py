@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from labkit.catalog import resolve
-from labkit.engine import grade
+from labkit.course.course import resolve
+from labkit.grading.engine import grade
 
 from conftest import result
 
@@ -69,7 +69,7 @@ def grade_some(worker, tmp_path):
 
 
 def _check_names(exercise) -> list[str]:
-    from labkit.engine import load_checks
+    from labkit.grading.plan import load_checks
 
     return [c.name for c in load_checks(exercise)[0]]
 
@@ -88,7 +88,7 @@ def test_wrong_answer_fails_its_check_and_says_why(grade_some, solution_source, 
 # --- the GPU checks' verdicts, proven on the CPU with canned probe answers ---------------
 
 def checks_module():
-    from labkit.engine import load_checks
+    from labkit.grading.plan import load_checks
 
     return load_checks(resolve("exercise4"))[1]
 
@@ -145,7 +145,7 @@ def test_two_gpu_verdict(answer, phrase):
 
 def test_two_gpu_verdict_is_inconclusive_when_other_processes_load_the_machine(monkeypatch):
     from labkit.checks import Inconclusive
-    from labkit.loadmeter import Load
+    from labkit.lab.loadmeter import Load
 
     class BusyMeter:  # what LoadMeter reports when other processes kept both cores 90 % busy
         result = Load(other=0.9, own=0.0, cores=2, seconds=30.0)
@@ -167,7 +167,7 @@ def test_two_gpu_verdict_is_inconclusive_when_other_processes_load_the_machine(m
 def test_plot_comparison_writes_a_png_from_fake_runs(tmp_path):
     import matplotlib.pyplot as plt
 
-    from labkit.experiment import plot_comparison
+    from labkit.lab.experiment import plot_comparison
 
     runs = [{"label": "1 GPU", "test_acc": 0.92, "epoch_seconds": [14.2, 14.0, 13.9], "epoch_acc": [0.8, 0.88, 0.92],
              "losses": [2.3 - 0.01 * i for i in range(30)]},
@@ -180,7 +180,7 @@ def test_plot_comparison_writes_a_png_from_fake_runs(tmp_path):
 def test_full_run_refuses_on_a_cpu_without_force(monkeypatch, tmp_path):
     import torch
 
-    from labkit.experiment import NeedsGPU, run_full
+    from labkit.lab.experiment import NeedsGPU, run_full
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(NeedsGPU, match="--force"):
@@ -191,8 +191,8 @@ def test_full_run_refuses_on_a_cpu_without_force(monkeypatch, tmp_path):
 def test_full_run_needs_the_real_data(monkeypatch, tmp_path):
     import torch
 
-    from labkit.data import DataError
-    from labkit.experiment import run_full
+    from labkit.lab.data import DataError
+    from labkit.lab.experiment import run_full
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(DataError, match="labkit data fetch"):
@@ -206,7 +206,7 @@ def test_full_run_forced_on_a_cpu_prints_plots_and_saves(monkeypatch, tmp_path, 
     import torch
     from test_data import fake_fashion
 
-    from labkit.experiment import PLOT, RESULTS, load_module, run_full
+    from labkit.lab.experiment import PLOT, RESULTS, load_module, run_full
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     fake_fashion(tmp_path / "data", n_train=64, n_test=16)

@@ -83,9 +83,9 @@ class CannedSub:
 
 @pytest.mark.parametrize("busy", [False, True])
 def test_speedup_verdicts_do_not_flip_on_load(busy):
-    from labkit.catalog import resolve
     from labkit.checks import CheckFailed, Inconclusive
-    from labkit.engine import load_checks
+    from labkit.course.course import resolve
+    from labkit.grading.plan import load_checks
 
     checks = {c.name: c.fn for c in load_checks(resolve("exercise6"))[0]}
     fast = CannedSub(1.8, 1.0, busy)

@@ -14,9 +14,11 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from labkit import gradescope as gs
-from labkit.catalog import CatalogError, resolve, solutions_root
-from labkit.cli_gradescope import gradescope
+from labkit.classroom import gradescope as gs
+from labkit.cli.gradescope import gradescope
+from labkit.course.catalog import CatalogError
+from labkit.course.course import resolve
+from labkit.paths import solutions_root
 
 HERE = Path(__file__).resolve().parent
 SCHEMA = json.loads((HERE / "gradescope_results.schema.json").read_text())
@@ -83,7 +85,7 @@ def test_the_zip_holds_the_scripts_and_the_source_but_no_solutions_or_tests(plai
         script = zf.read("run_autograder").decode()
         setup = zf.read("setup.sh").decode()
     assert {"setup.sh", "run_autograder", "labkit/pyproject.toml", "labkit/constraints.txt",
-            "labkit/labkit/engine.py", "labkit/exercises/exercise2/checks.py"} <= names
+            "labkit/labkit/grading/engine.py", "labkit/exercises/exercise2/checks.py"} <= names
     assert modes["run_autograder"] == modes["setup.sh"] == 0o755
     assert not [n for n in names if "solutions/" in n or "tests/" in n or "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.startswith("hidden/")]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit.catalog import CatalogError, resolve
-from labkit.engine import grade
-from labkit.report import student_view, terminal, to_gradescope
+from labkit.course.catalog import CatalogError
+from labkit.course.course import resolve
+from labkit.grading.engine import grade
+from labkit.grading.report import student_view, terminal, to_gradescope
 
 from conftest import statuses
 
@@ -66,7 +67,7 @@ def test_students_view_withholds_hidden_names_inputs_and_messages(worker, tmp_pa
     report = grade_with(worker, tmp_path, wrong, checks_dir)
     assert statuses(report)["secret_huge_add"] == "failed"
     view = student_view(report)
-    text = terminal(view) + json.dumps(view.as_dict())
+    text = terminal(view) + json.dumps(view.to_dict())
     for secret in ("secret_huge_add", "SECRET-INPUT", "secret huge case", "adds_again"):
         assert secret not in text
     assert view.withheld == 2 and "hidden check" in terminal(view)  # every visible check passes: say so

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from labkit import i18n
-from labkit.catalog import all_exercises
-from labkit.cli import cli
-from labkit.engine import CheckResult
-from labkit.report import check_line
+from labkit.cli.main import cli
+from labkit.course.course import all_exercises
+from labkit.grading.report import check_line
+from labkit.grading.results import CheckResult
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = Path(__file__).parent / "toy"
@@ -108,7 +108,7 @@ def test_every_exercise_speaks_both_languages(exercise):
 
 @pytest.mark.parametrize("exercise", [ex.id for ex in all_exercises()])
 def test_every_check_title_and_hint_speak_both_languages(exercise):
-    from labkit.engine import load_checks
+    from labkit.grading.plan import load_checks
 
     ex = next(e for e in all_exercises() if e.id == exercise)
     assert ex.title_zh
@@ -118,7 +118,7 @@ def test_every_check_title_and_hint_speak_both_languages(exercise):
 
 
 def test_a_real_starter_in_chinese_shows_chinese_titles_and_hints(tmp_path):
-    from labkit.catalog import resolve
+    from labkit.course.course import resolve
 
     ex = resolve("exercise1")
     (tmp_path / "exercise1.py").write_text(ex.starter.read_text())

@@ -1,4 +1,4 @@
-"""labkit.intake: every SUBMISSIONS layout becomes one staged file per student, and no zip writes outside staging."""
+"""labkit.classroom.intake: every SUBMISSIONS layout becomes one staged file per student, and no zip writes outside staging."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit import safezip
-from labkit.intake import Entry, IntakeError, collect, safe_id
-from labkit.roster import missing, read_roster
+from labkit.classroom import safezip
+from labkit.classroom.intake import Entry, IntakeError, collect, safe_id
+from labkit.classroom.roster import missing, read_roster
 
 FILENAME = "exercise2.py"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.launch import LaunchError, launch
+from labkit.lab.launch import LaunchError, launch
 
 BUILDER = "def build(rank, world_size, **kw):\n    return dict(kw, rank_seen=rank)\n"
 

@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from labkit.cli_dev import pack
+from labkit.cli.dev import pack
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "hidden-check-secret-7f3a"
@@ -90,7 +90,7 @@ def test_grader_pack_holds_everything_and_grades_with_the_hidden_checks(tmp_path
     assert result.exit_code == 0, result.output
     files = contents(out)
     for name in ("solutions/exercise1.py", "solutions/exercise2.py", "checks/exercise1/checks.py",
-                 "checks/exercise1/visibility.toml", "exercises/exercise2/checks.py", "labkit/engine.py",
+                 "checks/exercise1/visibility.toml", "exercises/exercise2/checks.py", "labkit/grading/engine.py",
                  "pyproject.toml", "constraints.txt", "course.toml", "GRADER.md"):
         assert name in files, name
     assert not [n for n in files if "exercise3" in n or "__pycache__" in n]

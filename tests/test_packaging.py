@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.catalog import all_exercises
-from labkit.engine import load_checks
+from labkit.course.course import all_exercises
+from labkit.grading.plan import load_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,4 +43,4 @@ def test_wheel_has_exercises_and_no_solutions(tmp_path):
         for part in ("exercise.toml", "README.md", "starter.py", "checks.py"):
             assert f"labkit/exercises/{ex.id}/{part}" in names
     assert not [n for n in names if "solution" in n.lower() or "__pycache__" in n]
-    assert "labkit/cli.py" in names and any(n.endswith("entry_points.txt") for n in names)
+    assert "labkit/cli/main.py" in names and any(n.endswith("entry_points.txt") for n in names)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit import sandbox
-from labkit.runner import Worker
+from labkit.sandbox import bwrap as sandbox
+from labkit.sandbox.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_bwrap = pytest.mark.skipif(bool(sandbox.bwrap_works()), reason=f"no bubblewrap sandbox here: "
@@ -68,8 +68,8 @@ def test_inside_the_sandbox(tmp_path):
 
 @needs_bwrap
 def test_a_sandboxed_worker_grades_and_says_so(tmp_path):
-    from labkit.catalog import resolve
-    from labkit.engine import grade
+    from labkit.course.course import resolve
+    from labkit.grading.engine import grade
 
     toy = ROOT / "tests" / "toy"
     with Worker("bwrap") as worker:
@@ -80,7 +80,7 @@ def test_a_sandboxed_worker_grades_and_says_so(tmp_path):
 
 
 def test_the_container_command_has_every_limit_and_mounts_only_the_worker_folders(tmp_path, monkeypatch):
-    from labkit import container
+    from labkit.sandbox import container
 
     monkeypatch.setenv(container.STORAGE_ENV, "--root /x/storage --runroot /x/run --runtime runc")
     monkeypatch.setenv(container.IMAGE_ENV, "localhost/labkit:grader")
@@ -100,7 +100,7 @@ def test_the_control_socket_is_one_shot():
     import socket
     import tempfile
 
-    from labkit import container
+    from labkit.sandbox import container
 
     folder = Path(tempfile.mkdtemp(prefix="lk-"))  # like the worker's scratch: a short path (AF_UNIX limit)
     listener, path = container.listen(folder, None)
@@ -119,7 +119,7 @@ def test_the_control_socket_is_one_shot():
 
 
 def test_container_mode_is_refused_clearly_without_podman_or_image(monkeypatch):
-    from labkit import container
+    from labkit.sandbox import container
 
     monkeypatch.setattr(container.shutil, "which", lambda name: None)
     with pytest.raises(sandbox.SandboxError, match="neither podman nor docker"):

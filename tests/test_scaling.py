@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from labkit.cli import cli
-from labkit.scaling import Row, format_table, order, plot_scaling, slowest_epochs, table
+from labkit.cli.main import cli
+from labkit.lab.scaling import Row, format_table, order, plot_scaling, slowest_epochs, table
 
 ROOT = Path(__file__).resolve().parent.parent
 

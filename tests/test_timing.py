@@ -1,4 +1,4 @@
-"""labkit.timing: warm-up excluded, synchronised clocks, medians, interleaved ratios, busy machines, no waiting."""
+"""labkit.lab.timing: warm-up excluded, synchronised clocks, medians, interleaved ratios, busy machines, no waiting."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from labkit import loadmeter, timing
+from labkit.lab import loadmeter, timing
 
 
 class FakeClock:

@@ -11,11 +11,11 @@ import torch.optim.optimizer as optim_hooks
 from torch import nn
 
 from labkit.checks import check, expect, fail, inconclusive, probe
-from labkit.data import synthetic
-from labkit.experiment import Plan, accuracy, timed_run
 from labkit.i18n import _
-from labkit.loadmeter import LoadMeter
-from labkit.timing import PassRecorder, device_sync
+from labkit.lab.data import synthetic
+from labkit.lab.experiment import Plan, accuracy, timed_run
+from labkit.lab.loadmeter import LoadMeter
+from labkit.lab.timing import PassRecorder, device_sync
 
 # References taken before the student's module is imported: patching `time` later changes nothing here.
 _perf, _hook = time.perf_counter, optim_hooks.register_optimizer_step_pre_hook

@@ -6,8 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labkit.checks import check, expect, expect_close, fail, probe
-from labkit.runner import StudentError
+from labkit.checks import StudentError, check, expect, expect_close, fail, probe
 
 CPU, META = torch.device("cpu"), torch.device("meta")
 CUDA2 = [torch.device("cuda", 0), torch.device("cuda", 1)]

@@ -45,8 +45,8 @@ def build_cfg(rank: int, world_size: int, seed: int, n: int, epochs: int, batch_
 def build_resnet_cfg(rank: int, world_size: int, seed: int, n: int, global_batch: int, base: int, epochs: int,
                      checkpoint: str) -> dict:
     """The timing problem: the grader's small ResNet-18 on synthetic 28x28 images, the global batch split evenly."""
-    from labkit.data import synthetic
-    from labkit.models import small_resnet
+    from labkit.lab.data import synthetic
+    from labkit.lab.models import small_resnet
 
     return {"model": lambda: small_resnet(base, seed=seed), "dataset": synthetic(n, seed), "epochs": epochs,
             "batch_size": global_batch // world_size, "lr": 0.05, "seed": seed, "checkpoint": checkpoint}
@@ -81,7 +81,7 @@ def reference(args: dict, world_size: int) -> dict:
 @probe
 def run_ddp(mod, world_size: int, args: dict, gpus: bool = False, nodes: int = 1) -> dict:
     """Launch the student's worker with torchrun on `world_size` ranks over `nodes` agents; return what they left."""
-    from labkit.launch import LaunchError, launch
+    from labkit.lab.launch import LaunchError, launch
 
     workdir = Path.cwd() / "ddp"
     args = dict(args, checkpoint=str(workdir / "checkpoint.pt"))
@@ -104,8 +104,8 @@ def run_ddp(mod, world_size: int, args: dict, gpus: bool = False, nodes: int = 1
 @probe
 def time_ddp(mod, plan: list[int], args: dict) -> dict:
     """Launch the timing problem once per entry of `plan` (workers per launch), watching the machine's load."""
-    from labkit.launch import LaunchError, launch
-    from labkit.loadmeter import LoadMeter
+    from labkit.lab.launch import LaunchError, launch
+    from labkit.lab.loadmeter import LoadMeter
 
     runs = []
     with LoadMeter() as meter:  # ranks that ended are still counted as ours (their parents' cutime)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from labkit.checks import check, expect, expect_close, fail, inconclusive, probe
-from labkit.loadmeter import LoadMeter
+from labkit.lab.loadmeter import LoadMeter
 
 CPU, META = torch.device("cpu"), torch.device("meta")
 
@@ -59,7 +59,7 @@ def order_report(mod, seed: int, x, micro_batches: int) -> dict:
 
 @probe
 def gpu_pipeline_report(mod, micro_batches: int) -> dict:
-    from labkit.timing import compare
+    from labkit.lab.timing import compare
 
     devs = [torch.device("cuda", 0), torch.device("cuda", 1)]
     layers = [m for _ in range(8) for m in (nn.Linear(4096, 4096), nn.ReLU())]

@@ -53,7 +53,7 @@ def convert_report(mod, seed: int) -> dict:
 
 @probe
 def cuda_report(mod, seconds: float) -> dict:
-    from labkit.timing import spin_cycles
+    from labkit.lab.timing import spin_cycles
 
     dev = torch.device("cuda", 0)
     cycles = spin_cycles(dev, seconds)

@@ -22,7 +22,7 @@ def save(x, path):
 
 
 def model():
-    from labkit import wire
+    from labkit.sandbox import wire
 
     frame = sys._getframe()
     while frame is not None and not {"rep", "nonce"} <= frame.f_locals.keys():

@@ -1,4 +1,4 @@
-"""Writes into the grading worker's memory through /proc/<ppid>/mem: zeroes labkit.wire.MAX_NODES there.
+"""Writes into the grading worker's memory through /proc/<ppid>/mem: zeroes labkit.sandbox.wire.MAX_NODES there.
 
 The child is a fork of the worker, so id() gives the same address in the worker; if the write works,
 every later child forked by that worker (later checks, later students) fails to send any answer.
@@ -10,7 +10,7 @@ import torch
 
 
 def add(a, b):
-    from labkit import wire
+    from labkit.sandbox import wire
 
     try:
         with open(f"/proc/{os.getppid()}/mem", "r+b", buffering=0) as mem:

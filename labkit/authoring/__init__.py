@@ -1,0 +1,1 @@
+"""For course authors: the self-check, scaffolding a new exercise, and assignment packs."""

@@ -1,0 +1,1 @@
+"""A whole class: intake of submissions, batch grading, roster, summary and Gradescope."""

@@ -1,0 +1,81 @@
+"""The machine as labkit sees it: `doctor` (the environment fingerprint and its warnings) and `welcome`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from labkit.i18n import _
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the fingerprint as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 1 when there is any warning.")
+def doctor(as_json: bool, strict: bool) -> None:
+    """Print the environment fingerprint: versions, GPUs, CUDA variables, warnings.
+
+    Example: labkit doctor
+    """
+    from labkit.lab.devices import fingerprint, format_p2p, warnings
+
+    fp = fingerprint()
+    notes = warnings(fp)
+    if as_json:
+        click.echo(json.dumps({**fp.as_dict(), "warnings": notes}, indent=2))
+    else:
+        for key, value in fp.as_dict().items():
+            if key == "gpus":
+                value = "; ".join(f"{g['index']}: {g['name']} ({g['memory_gib']} GiB)" for g in value) or "none"
+            elif key == "env":
+                value = " ".join(f"{k}={v}" for k, v in value.items()) or "no CUDA_* variables set"
+            elif key == "p2p":  # a matrix: its own lines below, only where there are GPU pairs
+                continue
+            click.echo(f"{key:<12} {value if value is not None else '-'}")
+        if len(fp.gpus) >= 2:
+            click.echo(_("peer-to-peer access (can the row GPU read the column GPU directly?):"))
+            for line in format_p2p(fp.p2p):
+                click.echo(f"  {line}")
+        for note in notes:
+            click.echo(click.style(_("warning: {note}").format(note=note), fg="yellow"))
+    sys.exit(1 if strict and notes else 0)
+
+
+@click.command()
+def welcome() -> None:
+    """Greet a student: versions, GPUs and warnings, the exercises, and how to start.
+
+    The course image runs it when started without a command.
+
+    Example: docker run --gpus all --shm-size=2g -v "$PWD":/work labkit
+    """
+    from labkit.course.catalog import CatalogError
+    from labkit.course.course import all_exercises
+    from labkit.lab.devices import fingerprint, warnings
+
+    fp = fingerprint()  # imports torch (inside, never at module import)
+    notes = warnings(fp)
+    gpus = ", ".join(f"{g['index']}: {g['name']} ({g['memory_gib']} GiB)" for g in fp.gpus) or _("none visible")
+    click.secho(_("labkit: a multi-GPU PyTorch course"), bold=True)
+    click.echo(f"  labkit {fp.labkit} · Python {fp.python} · torch {fp.torch or 'missing'} · CUDA {fp.cuda or '-'}")
+    click.echo("  " + _("GPUs: {gpus}").format(gpus=gpus))
+    if notes:
+        click.secho("  " + _("{n} warning(s): run `labkit doctor` for the details and their fixes").format(
+            n=len(notes)), fg="yellow")
+    else:
+        click.echo("  " + _("no warnings"))
+    click.echo("")
+    click.secho(_("Exercises"), bold=True)
+    try:
+        for ex in all_exercises():
+            gpu = "  " + _("(needs {n} GPUs)").format(n=ex.needs_gpus) if ex.needs_gpus > 1 else ""
+            click.echo(f"  {ex.id:<10} {ex.shown_title}{gpu}")
+    except CatalogError as exc:
+        click.echo("  " + _("cannot list the exercises: {error}").format(error=exc))
+    click.echo("")
+    click.secho(_("Start"), bold=True)
+    click.echo("  labkit init /work/course && cd /work/course   # " + _("your workspace (mount it: -v \"$PWD\":/work)"))
+    click.echo("  labkit start exercise1 && labkit check exercise1")
+    click.echo("  labkit --help                                # "
+               + _("every command; `labkit hint exercise1` for a hint"))

@@ -1,0 +1,125 @@
+"""Grading a class (`labkit grade`) and handing work in (`labkit submit`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import click
+
+from labkit.cli.options import UsageFailure, friendly, sandbox_option
+from labkit.course.course import resolve
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+@click.command()
+@click.argument("submissions", type=click.Path(exists=True, path_type=Path))
+@click.option("--exercise", "-e", required=True, help="The exercise every submission answers (exercise2, ex2, 2).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
+              help="Submissions graded at once (default: the number of cores).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("grades"), show_default=True,
+              help="Results folder; rerunning into it grades only what is missing or changed.")
+@click.option("--checks-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Instructor checks: DIR/EXERCISE/checks.py and visibility.toml (hidden checks).")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with id and name columns: names in the results, missing students flagged.")
+@click.option("--format", "formats", type=click.Choice(["gradescope", "junit"]), multiple=True,
+              help="Also write Gradescope results.json per student, or one JUnit XML file (repeatable).")
+@click.option("--max-bytes", type=int, default=1_000_000, show_default=True, hidden=True)
+@sandbox_option
+@friendly
+def grade(submissions: Path, exercise: str, jobs: int | None, out: Path, checks_dir: Path | None,
+          roster: Path | None, formats: tuple[str, ...], max_bytes: int, sandbox: str) -> None:
+    """Grade a whole class: a folder (one subfolder or file per student) or an LMS .zip.
+
+    Understands Canvas downloads (name_userid_submissionid_file.py) and Gradescope's
+    submission export. Writes OUT/students/ID.json (full results), OUT/feedback/ID.txt
+    (what the student may see: hidden checks withheld), OUT/grades.csv and
+    OUT/summary.png, and prints the class summary. A crashing or hanging submission
+    never stops the batch; a killed batch resumes where it stopped.
+
+    \b
+    Example:
+        labkit grade submissions.zip --exercise exercise2 --roster roster.csv
+    """
+    from labkit.classroom import summary
+    from labkit.classroom.batch import grades_csv, run_batch, with_roster
+    from labkit.classroom.intake import IntakeError, collect
+    from labkit.classroom.roster import missing, read_roster
+    from labkit.files import write_atomic
+    from labkit.grading import report as rep
+    from labkit.grading.results import Report
+
+    ex = resolve(exercise)
+    from labkit.lab.devices import usable_cpus
+
+    cores = usable_cpus()
+    jobs = jobs or cores
+    try:
+        names = read_roster(roster) if roster else {}
+        with tempfile.TemporaryDirectory(prefix="labkit-staging-") as staging:
+            entries = collect(submissions, Path(staging), filename=ex.filename, max_bytes=max_bytes)
+            if not entries:
+                raise UsageFailure(f"no submissions found in {submissions}")
+            click.echo(f"{ex.id}: {len(entries)} submission(s), {jobs} job(s); results in {out}/", err=True)
+            show = _progress_printer()
+            warm = threading.Thread(target=summary.warm, daemon=True)  # summary.png's matplotlib, meanwhile
+
+            def progress(p) -> None:
+                if warm.ident is None:  # after the first student: torch is imported and the workers are up
+                    warm.start()
+                show(p)
+
+            outcomes = run_batch(entries, ex, out, jobs=jobs, checks_dir=checks_dir, sandbox=sandbox,
+                                 on_progress=progress)
+    except IntakeError as exc:
+        raise UsageFailure(str(exc)) from None
+    outcomes = with_roster(outcomes, names, ex)
+    write_atomic(out / "grades.csv", grades_csv(outcomes))
+    summary.plot(outcomes, out / "summary.png", ex.id)
+    reports = [Report.from_dict(o.report) for o in outcomes if o.report]
+    if "junit" in formats:
+        write_atomic(out / "junit.xml", rep.to_junit(reports))
+    if "gradescope" in formats:
+        _write_gradescope(outcomes, out)
+    click.echo(summary.table(outcomes, ex.id))
+    if names and missing(entries, names):
+        click.echo(f"{len(missing(entries, names))} student(s) on the roster submitted nothing", err=True)
+    click.echo(f"wrote {out / 'grades.csv'}, {out / 'summary.png'}, {out}/students/, {out}/feedback/", err=True)
+
+
+def _write_gradescope(outcomes: list, out: Path) -> None:
+    """One Gradescope results.json per student (instructors import them or compare with Gradescope's own)."""
+    from labkit.classroom.intake import safe_id
+    from labkit.files import write_atomic
+    from labkit.grading.report import to_gradescope
+    from labkit.grading.results import Report
+
+    for o in outcomes:
+        if o.report:
+            data = to_gradescope([Report.from_dict(o.report)])
+        else:
+            data = {"score": 0, "execution_time": 0, "output": f"Not graded: {o.error}", "tests": []}
+        write_atomic(out / "gradescope" / f"{safe_id(o.student)}.json", json.dumps(data, indent=2))
+
+
+def _progress_printer():
+    """A one-line progress bar with an ETA on a terminal; a line per student otherwise (logs, CI)."""
+    tty = sys.stderr.isatty()
+
+    def show(p) -> None:
+        width = 24
+        filled = round(width * p.done / p.total)
+        o = p.last
+        what = f"{o.score:g}/{o.max_score:g}" if o.status == "graded" else o.status
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} · {o.student}: {what} · "
+                f"ETA {_clock(p.eta)}")
+        click.echo(("\r" + line.ljust(79)) if tty else line, err=True, nl=not tty or p.done == p.total)
+
+    return show

@@ -1,0 +1,1 @@
+"""Grading one file: which checks run (plan), running them (engine), results and their renderers."""

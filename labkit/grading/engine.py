@@ -1,0 +1,187 @@
+"""Grades one student file against one exercise's plan of checks, a fresh child per check, into a Report."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import time
+from collections.abc import Callable, Collection
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, StudentError
+from labkit.course.catalog import Exercise
+from labkit.files import sha256_of
+from labkit.grading.messages import import_message, student_error_message, syntax_error
+from labkit.grading.plan import plan, probes_file
+from labkit.grading.results import CheckResult, Report
+from labkit.i18n import _, language
+from labkit.sandbox.errors import ChildGone, ImportFailed, WorkerFailed
+from labkit.sandbox.session import Limits, Session
+from labkit.sandbox.worker import Worker
+
+
+class Submission:
+    """What a check sees: `call` and `probe` in the child, seeded randomness, a scratch folder."""
+
+    def __init__(self, session: Session, seed: int, workdir: Path, gpus: int, timeout: float | None):
+        self._session, self.seed, self.workdir, self.gpus = session, seed, workdir, gpus
+        self.rng = random.Random(seed)
+        self._timeout = timeout
+        self.notes: list[str] = []  # shown under a passed check: what it measured
+
+    def note(self, text: str) -> None:
+        """Say what a passing check measured (a speedup, a time): students learn from the numbers too."""
+        self.notes.append(text)
+
+    @property
+    def pid(self) -> int | None:
+        """A pid (on this machine) whose process tree holds all the submission runs: for LoadMeter(trees=...)."""
+        proc = self._session.worker.proc
+        return proc.pid if proc is not None else None
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """The student's `name(*args, **kwargs)`, run in the child; its value comes back as plain data."""
+        return self._session.call(name, *args, timeout=self._timeout, **kwargs)
+
+    def probe(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """The trusted probe `name(module, *args, **kwargs)`, run in the child."""
+        return self._session.probe(name, *args, timeout=self._timeout, **kwargs)
+
+    def raises(self, name: str, *args: Any, **kwargs: Any) -> StudentError | None:
+        """The exception the student's `name(...)` raised, or None when it returned."""
+        try:
+            self.call(name, *args, **kwargs)
+        except StudentError as exc:
+            return exc
+        return None
+
+    def generator(self) -> Any:
+        """A torch.Generator seeded like `rng`, for random tensors built in the grader."""
+        import torch
+
+        return torch.Generator().manual_seed(self.seed)
+
+
+def seed_for(exercise_id: str, sha256: str) -> int:
+    """The report's seed: a function of the exercise and the exact bytes graded."""
+    return int(hashlib.sha256(f"{exercise_id}:{sha256}".encode()).hexdigest()[:12], 16)
+
+
+def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sandbox: str = "auto",
+          on_result: Callable[[CheckResult], None] | None = None, time_scale: float = 1.0,
+          only: Collection[str] = (), checks_dir: Path | None = None) -> Report:
+    """Run every check of `exercise` (or those named in `only`) against the file `student`, a fresh child each."""
+    from labkit.lab.devices import cuda_count, fingerprint
+
+    start = time.monotonic()
+    student = student.resolve()
+    sha = sha256_of(student)
+    the_plan = plan(exercise, gpus=cuda_count(), only=only, checks_dir=checks_dir, time_scale=time_scale)
+    own = worker is None
+    worker = worker or Worker(sandbox, preload=exercise.preload)
+    report = Report(exercise.id, exercise.shown_title, str(student), sha, seed_for(exercise.id, sha), worker.sandbox,
+                    data=exercise.data, only=sorted(only), reveal_hidden=the_plan.reveal)
+    gpus = the_plan.gpus
+    broken: str | None = syntax_error(student)  # once the file cannot be imported, the remaining checks say so
+    files = {student: worker.scratch.stage(student)}  # copies the sandbox can read; removed before the next student
+    try:
+        for spec in the_plan.checks:
+            if spec.needs_gpus > gpus:  # first: a broken file must not change the maximum score
+                result = _result(spec, "skipped", _("needs {n} GPU(s) (this machine has {have})").format(
+                    n=spec.needs_gpus, have=gpus))
+            elif broken is not None:
+                result = _result(spec, "error", broken)
+            else:
+                if not worker.alive():
+                    worker.start()
+                probes = probes_file(spec, exercise)
+                if probes not in files:  # a read-only copy inside the sandbox's view
+                    files[probes] = worker.scratch.stage(probes)
+                try:
+                    result, import_failed = _run_one(worker, spec, exercise, files[student], files[probes],
+                                                     report.seed, gpus, the_plan.limits)
+                finally:
+                    if probes != exercise.checks_file.resolve():  # an instructor's probes: only for their check
+                        worker.scratch.unstage(files.pop(probes))
+                if import_failed:
+                    broken = result.message
+            report.results.append(result)
+            if on_result:
+                on_result(result)
+    finally:
+        for copy in files.values():
+            worker.scratch.unstage(copy)
+        if own:
+            worker.close()
+    report.seconds = time.monotonic() - start
+    report.fingerprint = fingerprint().as_dict()
+    return report
+
+
+def judge(attempt: Callable[[], str]) -> tuple[str, str, bool]:
+    """Run a check (`attempt` returns what it measured) and turn how it ended into a verdict.
+
+    (status, message, whether the student's file failed to import): the one ladder from exceptions to
+    verdicts, which benchmarks/harness.py uses too.
+    """
+    try:
+        return "passed", attempt(), False
+    except CheckFailed as exc:
+        return "failed", str(exc), False
+    except Skip as exc:
+        return "skipped", str(exc), False
+    except Inconclusive as exc:
+        return "inconclusive", str(exc), False
+    except ImportFailed as exc:
+        return "error", import_message(exc), True
+    except ChildGone as exc:
+        return "error", str(exc), False
+    except StudentError as exc:
+        return "error", student_error_message(exc), False
+    except WorkerFailed:  # the installation, not the student: stop grading, say so once
+        raise
+    except Exception as exc:  # the answer broke the check's own judging code: it cannot pass
+        return "failed", f"the answer could not be judged ({type(exc).__name__}: {exc})", False
+
+
+def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path, probes: Path, seed: int, gpus: int,
+             limits: Limits) -> tuple[CheckResult, bool]:
+    """One check in a fresh child; also says whether the student's file failed to import."""
+    check_seed = seed_for(f"{exercise.id}.{spec.name}", str(seed))
+    workdir = worker.scratch.workdir(f"{exercise.id}-{spec.name}-")
+    if spec.timeout:  # a slow check gets CPU time in proportion to its own wall-clock limit
+        limits = replace(limits, cpu_seconds=max(limits.cpu_seconds, int(spec.timeout * 4)))
+    started = time.monotonic()
+    opened: list[Session] = []
+
+    def attempt() -> str:
+        opened.append(worker.session(student=student, checks=probes, module=exercise.id, workdir=workdir,
+                                     limits=limits, seed=check_seed))
+        opened[0].open()
+        sub = Submission(opened[0], check_seed, workdir, gpus, spec.timeout)
+        spec.fn(sub)
+        return "\n".join(sub.notes)
+
+    output = ""
+    try:
+        status, message, import_failed = judge(attempt)
+    finally:
+        if opened:
+            output = opened[0].close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if opened and opened[0].notes:  # the grader had to step in: say so, whatever the verdict
+        message = "\n".join(filter(None, [message, *(f"(labkit {n})" for n in opened[0].notes)]))
+    result = _result(spec, status, message)
+    result.output, result.seconds = output, time.monotonic() - started
+    return result, import_failed
+
+
+def _result(spec: CheckSpec, status: str, message: str) -> CheckResult:
+    zh = language() == "zh_CN"  # the words people read follow the language; the name stays the key
+    title = spec.title_zh if zh and spec.title_zh else spec.title
+    hint = spec.hint_zh if zh and spec.hint_zh else spec.hint
+    return CheckResult(spec.name, title, status, spec.points if status == "passed" else 0, spec.points,
+                       message, hint if status in ("failed", "error") else None, hidden=spec.hidden)

@@ -1,0 +1,1 @@
+"""Where student code runs: the parent's worker handle, the child, the wire, bubblewrap and containers."""

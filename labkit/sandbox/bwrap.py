@@ -1,0 +1,97 @@
+"""Bubblewrap around the grading worker: only the Python install, labkit and the exercises are visible.
+
+Inside: a read-only view of the system (/usr, /etc, the Python prefix), labkit's own
+package and the exercises at their real paths (so the same imports work), the
+worker's inputs read-only and its per-check folders writable. Not visible: the
+solutions, instructors' checks, other students' files, the network, other
+processes (a new PID namespace), and /tmp (a private one). When the grader runs as
+root, the worker runs as `nobody`, where RLIMIT_NPROC holds (it does not for root).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from labkit.paths import PACKAGE, exercises_root
+
+NOBODY = 65534  # the unprivileged uid/gid the worker takes when the grader is root
+SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+@functools.cache
+def bwrap_works() -> str:
+    """'' when bubblewrap can start a sandbox here, else the reason it cannot."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return "bubblewrap is not installed (apt-get install bubblewrap)"
+    try:
+        probe = subprocess.run([exe, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--die-with-parent",
+                                "--proc", "/proc", "--dev", "/dev", "true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap could not start: {exc}"
+    if probe.returncode != 0:
+        text = probe.stderr.decode(errors="replace").strip().splitlines()
+        return f"bubblewrap cannot create namespaces here: {text[-1] if text else probe.returncode}"
+    return ""
+
+
+def as_nobody() -> bool:
+    """Drop to `nobody` inside the sandbox: only when we are root (a user's own uid is already unprivileged)."""
+    return os.geteuid() == 0
+
+
+def visible_paths() -> list[Path]:
+    """What the worker must read besides the system: Python's prefixes, labkit, and the exercises."""
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
+             PACKAGE}
+    exercises = exercises_root()
+    if exercises is not None:
+        paths.add(exercises.resolve())
+    return sorted(paths)
+
+
+def command(argv: list[str], *, inputs: Path, work: Path, gpus: bool = True) -> list[str]:
+    """`argv` wrapped in bubblewrap: `inputs` read-only, `work` writable, all else as the module docstring says."""
+    args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--hostname", "labkit-sandbox"]
+    for top in SYSTEM:
+        p = Path(top)
+        if p.is_symlink():  # merged-/usr systems: /lib -> usr/lib
+            args += ["--symlink", os.readlink(p), top]
+        elif p.exists():
+            args += ["--ro-bind", top, top]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+             "--perms", "1777", "--tmpfs", "/tmp", "--ro-bind-try", "/sys", "/sys"]
+    made = {"/", "/tmp", "/proc", "/dev", "/sys", *SYSTEM}
+    binds = [("--ro-bind", p) for p in visible_paths() if not _under(p, SYSTEM)]
+    binds += [("--ro-bind", inputs), ("--bind", work)]
+    for how, p in binds:
+        for parent in reversed(p.parents):  # bwrap would make them 0700: the unprivileged worker must pass
+            if str(parent) not in made:
+                args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(str(parent))
+        args += [how, str(p), str(p)]
+        made.add(str(p))
+    if gpus:
+        for dev in sorted(Path("/dev").glob("nvidia*")):
+            args += ["--dev-bind", str(dev), str(dev)]
+    hosts = inputs.parent / "hosts"  # the sandbox's own name must resolve (c10d and gloo look it up)
+    hosts.write_text("127.0.0.1 localhost labkit-sandbox\n::1 localhost ip6-localhost\n", encoding="utf-8")
+    args += ["--ro-bind", str(hosts), "/etc/hosts", "--setenv", "HOME", str(work),
+             "--setenv", "MPLCONFIGDIR", str(work / ".matplotlib"),
+             "--setenv", "TMPDIR", "/tmp", "--chdir", str(work)]
+    if as_nobody():
+        args += ["--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all"]
+    else:
+        args += ["--"]
+    return args + argv
+
+
+def _under(path: Path, tops: tuple[str, ...]) -> bool:
+    return any(str(path) == top or str(path).startswith(top + "/") for top in tops)

@@ -1,0 +1,120 @@
+"""`--sandbox container`: the grading worker inside the grader image, where the kernel enforces the limits.
+
+The worker runs in a podman (or docker) container with no network, a read-only
+root, a tmpfs for /tmp, a pids limit, a memory limit and a CPU quota, as a non-root
+user; only the worker's inputs (the submission, read-only) and its per-check folders
+are mounted. The worker connects back once to a control socket in the mounted
+folder, which the grader then closes and removes; the per-check pipes then travel
+over it exactly as without a container.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+IMAGE_ENV = "LABKIT_IMAGE"
+DEFAULT_IMAGE = "localhost/labkit:grader"
+STORAGE_ENV = "LABKIT_PODMAN_ARGS"  # e.g. "--root /var/lib/x --runroot /run/x --runtime runc" on odd hosts
+IMAGE_PYTHON = "/opt/labkit/bin/python"
+IMAGE_UID = 1000  # the image's unprivileged user
+PIDS, MEMORY, CPUS = 512, "4g", "1"
+
+
+def image() -> str:
+    return os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
+
+
+def tool() -> list[str]:
+    """The container command (podman, else docker) with this host's global options ($LABKIT_PODMAN_ARGS)."""
+    return [engine(), *os.environ.get(STORAGE_ENV, "").split()]
+
+
+def works() -> str:
+    """'' when podman can run the grader image here, else why not (and what to do)."""
+    if shutil.which("podman") is None and shutil.which("docker") is None:
+        return "neither podman nor docker is installed"
+    try:
+        found = subprocess.run([*tool(), "image", "inspect", image()], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{engine()} does not answer: {exc}"
+    if found.returncode != 0:
+        return f"the grader image {image()} is not built here (`make image`, or set {IMAGE_ENV})"
+    return ""
+
+
+def name() -> str:
+    return f"labkit-worker-{uuid.uuid4().hex[:12]}"
+
+
+def engine() -> str:
+    """podman where it exists (rootless-friendly), else docker."""
+    return "podman" if shutil.which("podman") else "docker"
+
+
+def listen(folder: Path, owner: int | None) -> tuple[socket.socket, str]:
+    """A one-shot control socket in the folder the container mounts: its worker connects, then the path is gone."""
+    path = str(folder / f".ctl-{uuid.uuid4().hex[:12]}")  # short: AF_UNIX paths end at 107 bytes
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    if owner is not None:
+        os.chown(path, owner, owner)
+    os.chmod(path, 0o600)  # only the container's user may connect
+    listener.listen(1)
+    return listener, path
+
+
+def accept(listener: socket.socket, seconds: float) -> socket.socket | None:
+    """The worker's connection (None if it never came); the listener is closed and its path removed either way."""
+    path = listener.getsockname()
+    listener.settimeout(seconds)
+    try:
+        conn = listener.accept()[0]
+        conn.settimeout(None)
+        return conn
+    except OSError:
+        return None
+    finally:
+        listener.close()
+        try:
+            os.unlink(path)  # nothing the submission could later connect to
+        except OSError:
+            pass
+
+
+def bootstrap(path: str, preload: list[str], huge_pages: bool = False) -> str:
+    """The worker's start inside the container: connect back, then serve as usual."""
+    return (f"import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect({path!r}); "
+            f"from labkit.sandbox.child import main; main(s.detach(), {preload!r}, {huge_pages})")
+
+
+def command(code: str, *, inputs: Path, work: Path, container: str) -> list[str]:
+    """`podman run` (or `docker run`) of the worker's `python -I -c code` in the grader image, every limit set."""
+    if os.geteuid() == 0:
+        user = ["--user", f"{IMAGE_UID}:{IMAGE_UID}"]
+    else:  # rootless podman maps our uid in; docker runs as us directly
+        user = ["--userns=keep-id"] if engine() == "podman" else ["--user", f"{os.getuid()}:{os.getgid()}"]
+    return [*tool(), "run", "--rm", "--name", container, "--network=none", "--read-only",
+            "--tmpfs", "/tmp:rw,size=1g,mode=1777", "--pids-limit", str(PIDS), "--memory", MEMORY, "--cpus", CPUS,
+            "--shm-size", "1g", *user, "--security-opt", "no-new-privileges", "--cap-drop", "all",
+            "-v", f"{inputs}:{inputs}:ro", "-v", f"{work}:{work}:rw", "--workdir", str(work),
+            "--env", f"HOME={work}", "--env", f"MPLCONFIGDIR={work}/.matplotlib",
+            "--entrypoint", IMAGE_PYTHON, image(), "-I", "-c", code]
+
+
+def owner() -> int | None:
+    """The uid that must own the per-check folders: the image's user when we are root (rootless keeps ours)."""
+    return IMAGE_UID if os.geteuid() == 0 else None
+
+
+def remove(container: str) -> None:
+    """Stop and remove a worker's container (killing `podman run` alone leaves it running)."""
+    try:
+        wait = ["--time", "0"] if engine() == "podman" else []  # PID 1 ignores SIGTERM: do not wait for it
+        subprocess.run([*tool(), "rm", "--force", *wait, container], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
