@@ -18,8 +18,8 @@ def ddp_rows(quick: bool = False) -> list[Row]:
 
     with tempfile.TemporaryDirectory(prefix="labkit-bench-ddp-") as tmp:
         with LoadMeter(trees=[os.getpid()]) as meter:
-            rows = run_bench(ROOT / "solutions/exercise6.py", ROOT / "exercises/exercise6/checks.py", [1, 2],
-                             Path(tmp), rounds=2, epochs=3, echo=lambda line: None)
+            rows = run_bench(ROOT / "solutions/exercise6.py", ROOT / "exercises/exercise6/checks.py",
+                             "build_resnet_cfg", [1, 2], Path(tmp), rounds=2, epochs=3, echo=lambda line: None)
     load = meter.result
     one, two = rows[0], rows[1]
     busy = load.busy()

@@ -21,8 +21,9 @@ if __package__ in (None, ""):  # run as a file: make `benchmarks` and `labkit` i
 from labkit.checks import StudentError, collect  # noqa: E402
 from labkit.course.course import resolve  # noqa: E402
 from labkit.files import import_path  # noqa: E402
-from labkit.grading.engine import Submission, judge, seed_for  # noqa: E402
+from labkit.grading.engine import judge, seed_for  # noqa: E402
 from labkit.grading.plan import load_checks  # noqa: E402
+from labkit.grading.submission import Submission  # noqa: E402
 from labkit.sandbox import wire  # noqa: E402
 from labkit.sandbox.child import describe  # noqa: E402
 

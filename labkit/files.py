@@ -62,6 +62,8 @@ def sha256_of(path: Path) -> str:
 def import_path(path: str | os.PathLike, name: str) -> ModuleType:
     """Import a Python file by path under `name` (a student's file, a checks file)."""
     spec = importlib.util.spec_from_file_location(name, str(path))
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)

@@ -19,7 +19,7 @@ from labkit.grading.results import CheckResult
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = Path(__file__).parent / "toy"
-SOURCES = sorted((ROOT / "labkit").glob("*.py")) + sorted((ROOT / "exercises").glob("*/checks.py"))
+SOURCES = sorted((ROOT / "labkit").rglob("*.py")) + sorted((ROOT / "exercises").glob("*/checks.py"))
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +65,7 @@ def test_a_failing_starter_in_chinese_has_no_english_ui_words(tmp_path):
     out = result.output
     assert result.exit_code == 1, out
     assert "尚未实现" in out and "得分 0/5" in out and "需要 8 块 GPU" in out and "随机种子" in out
-    english = [m.split("{")[0].strip(" :(") for m in i18n.extract(SOURCES[:len(list((ROOT / 'labkit').glob('*.py')))])]
+    english = [m.split("{")[0].strip(" :(") for m in i18n.extract(SOURCES[:len(list((ROOT / 'labkit').rglob('*.py')))])]
     leaked = [w for w in english if len(w) > 10 and w in out]  # short words may sit in English check titles
     assert leaked == [], leaked
 

@@ -13,7 +13,8 @@ from labkit.course.course import Course, line_of
 
 REQUIRED = ("id", "title", "order", "points")
 TOP_KEYS = {"id": str, "title": str, "order": int, "points": int, "needs_gpus": int, "hints": list,
-            "hints_zh": list, "title_zh": str, "data": str, "preload": list, "limits": dict}
+            "hints_zh": list, "title_zh": str, "data": str, "preload": list, "limits": dict, "full_run": bool,
+            "scaling_builder": str}
 LIMIT_KEYS = {"call_seconds": (int, float), "import_seconds": (int, float), "memory_mb": int}
 @dataclass
 class Outcome:

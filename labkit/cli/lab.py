@@ -1,4 +1,6 @@
-"""The course's long-running commands: `labkit data fetch`, `labkit run exercise4 --full`, `labkit bench exercise6`."""
+"""The course's long-running commands: `labkit data fetch`, `labkit run EX --full`, `labkit bench EX`.
+
+Which exercise offers `run` or `bench` is its exercise.toml's to say (full_run, scaling_builder)."""
 
 from __future__ import annotations
 
@@ -55,8 +57,8 @@ def run(exercise: str, full: bool, force: bool, epochs: int, out: Path, data_dir
     Example: labkit run exercise4 --full
     """
     ex, ws = resolve(exercise), find(workspace)
-    if ex.id != "exercise4":
-        raise UsageFailure(f"`labkit run --full` is the exercise4 experiment; {ex.id} has none")
+    if not ex.full_run:
+        raise UsageFailure(f"{ex.id} has no full experiment (`labkit run --full` needs full_run = true)")
     path = ws.file(ex)
     if not path.is_file():
         raise UsageFailure(f"{path} does not exist: run `labkit start {ex.id}` first")
@@ -106,8 +108,8 @@ def bench(exercise: str, workers: list[int], rounds: int, epochs: int, file_: Pa
     import tempfile
 
     ex = resolve(exercise)
-    if ex.id != "exercise6":
-        raise UsageFailure(f"`labkit bench` measures exercise6's DDP worker; {ex.id} has no scaling benchmark")
+    if ex.scaling_builder is None:
+        raise UsageFailure(f"{ex.id} has no scaling benchmark (`labkit bench` is for exercises with a scaling_builder)")
     path = file_ or find(workspace).file(ex)
     if not path.is_file():
         raise UsageFailure(f"{path} does not exist: run `labkit start {ex.id}` first")
@@ -123,7 +125,8 @@ def bench(exercise: str, workers: list[int], rounds: int, epochs: int, file_: Pa
                f"(the first untimed); file {path}")
     try:
         with tempfile.TemporaryDirectory(prefix="labkit-bench-") as tmp:
-            rows = run_bench(path, ex.checks_file, workers, Path(tmp), rounds=rounds, epochs=epochs, echo=click.echo)
+            rows = run_bench(path, ex.checks_file, ex.scaling_builder, workers, Path(tmp), rounds=rounds,
+                             epochs=epochs, echo=click.echo)
     except (LaunchError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(format_table(rows))

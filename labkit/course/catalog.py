@@ -32,6 +32,8 @@ class Exercise:
     memory_mb: int = 4096  # address-space headroom per check where no CUDA is visible
     data: str | None = None  # the data its checks train on, shown in every report
     preload: tuple[str, ...] = ()  # modules its checks import lazily in every child (torch._dynamo): imported once
+    full_run: bool = False  # `labkit run ID --full` runs lab/experiment.py's 1-vs-2-GPU comparison on the file
+    scaling_builder: str | None = None  # `labkit bench ID`: the cfg builder in its checks.py that launches use
     extra: dict = field(default_factory=dict, compare=False)  # unknown keys, kept for `dev check`
 
     @property
@@ -95,6 +97,7 @@ def load_exercise(folder: Path) -> Exercise:
             hints_zh=tuple(data.pop("hints_zh", ())), title_zh=data.pop("title_zh", None),
             needs_gpus=int(data.pop("needs_gpus", 0)), data=data.pop("data", None),
             preload=module_names(data.pop("preload", ()), path),
+            full_run=bool(data.pop("full_run", False)), scaling_builder=data.pop("scaling_builder", None),
             call_seconds=float(limits.pop("call_seconds", 20.0)),
             import_seconds=float(limits.pop("import_seconds", 20.0)),
             memory_mb=int(limits.pop("memory_mb", 4096)),

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import random
 import shutil
 import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, StudentError
 from labkit.course.catalog import Exercise
@@ -17,52 +15,11 @@ from labkit.files import sha256_of
 from labkit.grading.messages import import_message, student_error_message, syntax_error
 from labkit.grading.plan import plan, probes_file
 from labkit.grading.results import CheckResult, Report
+from labkit.grading.submission import Submission
 from labkit.i18n import _, language
 from labkit.sandbox.errors import ChildGone, ImportFailed, WorkerFailed
 from labkit.sandbox.session import Limits, Session
 from labkit.sandbox.worker import Worker
-
-
-class Submission:
-    """What a check sees: `call` and `probe` in the child, seeded randomness, a scratch folder."""
-
-    def __init__(self, session: Session, seed: int, workdir: Path, gpus: int, timeout: float | None):
-        self._session, self.seed, self.workdir, self.gpus = session, seed, workdir, gpus
-        self.rng = random.Random(seed)
-        self._timeout = timeout
-        self.notes: list[str] = []  # shown under a passed check: what it measured
-
-    def note(self, text: str) -> None:
-        """Say what a passing check measured (a speedup, a time): students learn from the numbers too."""
-        self.notes.append(text)
-
-    @property
-    def pid(self) -> int | None:
-        """A pid (on this machine) whose process tree holds all the submission runs: for LoadMeter(trees=...)."""
-        proc = self._session.worker.proc
-        return proc.pid if proc is not None else None
-
-    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """The student's `name(*args, **kwargs)`, run in the child; its value comes back as plain data."""
-        return self._session.call(name, *args, timeout=self._timeout, **kwargs)
-
-    def probe(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """The trusted probe `name(module, *args, **kwargs)`, run in the child."""
-        return self._session.probe(name, *args, timeout=self._timeout, **kwargs)
-
-    def raises(self, name: str, *args: Any, **kwargs: Any) -> StudentError | None:
-        """The exception the student's `name(...)` raised, or None when it returned."""
-        try:
-            self.call(name, *args, **kwargs)
-        except StudentError as exc:
-            return exc
-        return None
-
-    def generator(self) -> Any:
-        """A torch.Generator seeded like `rng`, for random tensors built in the grader."""
-        import torch
-
-        return torch.Generator().manual_seed(self.seed)
 
 
 def seed_for(exercise_id: str, sha256: str) -> int:

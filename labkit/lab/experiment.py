@@ -7,10 +7,8 @@ third run adds the gradual warm-up that closes that gap (Goyal et al., 2017).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from time import perf_counter  # bound at import, before any student code runs b
 from types import ModuleType
 from typing import Any
 
+from labkit.files import import_path
 from labkit.lab.data import DataError, data_root, fashion_mnist, has_fashion_mnist, raw_folder, subset
 
 EPOCHS = 10
@@ -66,14 +65,9 @@ class Run:
 
 def load_module(path: str | Path, name: str = "exercise4") -> ModuleType:
     """Import a student's (or the reference) exercise4.py: on the student's own machine, as their own code."""
-    path = Path(path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
+    if not Path(path).suffix == ".py":
         raise ExperimentError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_path(path, name)
 
 
 def accuracy(net: Any, dataset: Any, device: Any, batch: int = 1024) -> float:

@@ -11,7 +11,6 @@ from pathlib import Path
 from labkit.lab.launch import launch
 
 PROBLEM = {"n": 1024, "global_batch": 256, "base": 16}  # exercise6's timing problem: small ResNet, fixed global batch
-BUILDER = "build_resnet_cfg"  # in exercise6's checks.py: the same cfg its speedup check launches
 
 
 @dataclass
@@ -53,9 +52,13 @@ def table(times: dict[int, list[float]]) -> list[Row]:
     return rows
 
 
-def run_bench(student: Path, builder: Path, workers: list[int], workdir: Path, *, rounds: int = 2, epochs: int = 3,
-              seed: int = 0, echo: Callable[[str], None] = print) -> list[Row]:
-    """Launch `student`'s worker at each count (interleaved over `rounds`) and return the scaling table."""
+def run_bench(student: Path, builder: Path, builder_fn: str, workers: list[int], workdir: Path, *, rounds: int = 2,
+              epochs: int = 3, seed: int = 0, echo: Callable[[str], None] = print) -> list[Row]:
+    """Launch `student`'s worker at each count (interleaved over `rounds`) and return the scaling table.
+
+    Each launch's cfg comes from `builder_fn` in the file `builder` (the exercise's checks.py names the one
+    its speedup check launches: exercise.toml's scaling_builder).
+    """
     if epochs < 2:
         raise ValueError("epochs must be at least 2: the first one is a warm-up and is not timed")
     bad = [w for w in workers if w < 1 or PROBLEM["global_batch"] % w]
@@ -65,7 +68,7 @@ def run_bench(student: Path, builder: Path, workers: list[int], workdir: Path, *
     for i, w in enumerate(order(workers, rounds)):
         out = workdir / f"launch{i}-{w}w"
         args = dict(PROBLEM, epochs=epochs, seed=seed, checkpoint=str(out / "checkpoint.pt"))
-        done = launch(student, w, builder, BUILDER, args, out, timeout=120 + 60 * epochs)
+        done = launch(student, w, builder, builder_fn, args, out, timeout=120 + 60 * epochs)
         times[w] += slowest_epochs(done.values, epochs)
         echo(f"  {w} worker(s): {', '.join(f'{s:.2f}' for s in times[w][-(epochs - 1):])} s per epoch")
     return table(times)

@@ -12,7 +12,7 @@ from labkit.authoring.scaffold import scaffold
 from labkit.authoring.selfcheck import check_metadata
 from labkit.cli.dev import dev, pack
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "broken"
 cli = click.Group("labkit", commands={"dev": dev, "pack": pack})
 

@@ -14,7 +14,7 @@ from labkit.grading.report import student_view, terminal, to_gradescope
 
 from conftest import statuses
 
-TOY = Path(__file__).parent / "toy"
+TOY = Path(__file__).parent.parent / "toy"
 SOLUTION = (TOY / "exercise99" / "solution.py").read_text()
 
 EXTRA = '''

@@ -18,8 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from labkit.cli.main import cli
+from labkit.files import umask
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOOD = (ROOT / "solutions" / "exercise1.py").read_text()
 SCHEMA = ROOT / "tests" / "gradescope_results.schema.json"
 
@@ -104,6 +105,10 @@ def test_per_student_results_feedback_and_pass_rates(graded):
     assert "pass rate" in result.output and "not gradable: empty" in result.output
     assert "missing: absent1 (Ann Absent)" in result.output
     assert (out / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    want = 0o666 & ~umask()  # what the instructor's own tools would write: not mkstemp's 0600
+    for path in [out / "grades.csv", out / "junit.xml", *(out / "students").glob("*"), *(out / "feedback").glob("*"),
+                 *(out / "gradescope").glob("*")]:
+        assert path.stat().st_mode & 0o777 == want, path
 
 
 def test_junit_parses_back_and_gradescope_files_validate(graded):

@@ -1,4 +1,4 @@
-"""labkit.classroom.intake: every SUBMISSIONS layout becomes one staged file per student, and no zip writes outside staging."""
+"""classroom.intake: every SUBMISSIONS layout becomes one staged file per student; no zip writes outside staging."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from labkit.cli.main import cli
 
-TOY = Path(__file__).parent / "toy"
+TOY = Path(__file__).parent.parent / "toy"
 SOLUTION = (TOY / "exercise99" / "solution.py").read_text()
 BIN = Path(sys.executable).parent
 
@@ -142,6 +142,27 @@ def test_watch_rechecks_when_the_file_is_saved(run, tmp_path):
     out = run("watch", "99", "--interval", "0.2", "--max-runs", "2")
     assert out.output.count("changed: checking") == 2
     assert "Score 0/5" in out.output and "Score 5/5" in out.output
+    # watch keeps the report as check does, so submit packs it without grading again
+    saved = json.loads((tmp_path / ".labkit" / "reports" / "exercise99.json").read_text())
+    assert saved["score"] == 5 and "passed" in run("list").output
+    submitted = run("submit", "99")
+    assert submitted.exit_code == 0 and "checking it now" not in submitted.output
+
+
+def test_files_written_for_the_user_follow_the_umask(run, tmp_path):
+    old = os.umask(0o022)
+    try:
+        run("init")
+        run("start", "99")
+        assert (tmp_path / "exercise99.py").stat().st_mode & 0o777 == 0o644  # the started file, not 0600
+        (tmp_path / "exercise99.py").write_text(SOLUTION)
+        run("check", "99", "--junit", "out.xml", "--gradescope", "gs.json")
+        run("submit", "99")
+    finally:
+        os.umask(old)
+    for name in ("exercise99.py", "out.xml", "gs.json", "exercise99-submission.zip", ".labkit/progress.json",
+                 ".labkit/reports/exercise99.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
 
 
 def test_doctor_prints_the_fingerprint(run):

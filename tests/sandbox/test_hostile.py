@@ -26,7 +26,7 @@ from labkit.paths import solutions_root
 
 from conftest import result, statuses
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent.parent
 TOY = HERE / "toy"
 HOSTILE = HERE / "hostile"
 SOLUTION = TOY / "exercise99" / "solution.py"
@@ -48,9 +48,9 @@ def secret_adds(sub):
 
 # Attacks that found a hole in labkit: each is described in its reason; strict, so a fix shows up at once.
 HOLES = {  # what remains by design: probes run in the student's process (README, threat model)
-    "forged_frame_nonce": "the nonce and reply pipe live in the child's memory (labkit.sandbox.child.serve_child locals): "
+    "forged_frame_nonce": "the nonce and reply pipe live in the child's memory (sandbox.child.serve_child locals): "
                           "the student's code forges the trusted probe's reply, so builds passes with Linear(5, 5)",
-    "probe_code_patch": "probes run in the student's process (labkit.sandbox.child.serve_child): keeping a reference to "
+    "probe_code_patch": "probes run in the student's process (sandbox.child.serve_child): keeping a reference to "
                         "model_info does not stop the student swapping its __code__, so builds passes",
 }
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from labkit.cli.dev import pack
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hidden-check-secret-7f3a"
 HIDDEN = f'''"""An instructor's hidden check."""
 

@@ -18,7 +18,7 @@ from labkit.grading.engine import grade
 from labkit.sandbox import child as worker_mod
 from labkit.sandbox.worker import Worker
 
-TOY = Path(__file__).parent / "toy"
+TOY = Path(__file__).parent.parent / "toy"
 
 
 def _child(seconds: float, code: int) -> int:
@@ -79,7 +79,8 @@ def _anon_huge_kb(pid: int) -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="needs Linux /proc/self/smaps_rollup")
 def test_collapse_backs_anonymous_memory_with_huge_pages():
-    code = ("import os, sys; from labkit.sandbox import hugepages; b = bytearray(64 << 20); b[::4096] = b'x' * len(b[::4096]); "
+    code = ("import os, sys; from labkit.sandbox import hugepages; b = bytearray(64 << 20); "
+            "b[::4096] = b'x' * len(b[::4096]); "
             "print(hugepages.collapse())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     collapsed = int(out)

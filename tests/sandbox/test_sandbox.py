@@ -8,27 +8,29 @@ from pathlib import Path
 
 import pytest
 
-from labkit.sandbox import bwrap as sandbox
-from labkit.sandbox.worker import Worker
+from labkit.sandbox import bwrap
+from labkit.sandbox.errors import SandboxError
+from labkit.sandbox.scratch import Scratch
+from labkit.sandbox.worker import Worker, choose
 
-ROOT = Path(__file__).resolve().parent.parent
-needs_bwrap = pytest.mark.skipif(bool(sandbox.bwrap_works()), reason=f"no bubblewrap sandbox here: "
-                                 f"{sandbox.bwrap_works()} (.ci/run installs it)")
+ROOT = Path(__file__).resolve().parents[2]
+needs_bwrap = pytest.mark.skipif(bool(bwrap.bwrap_works()), reason=f"no bubblewrap sandbox here: "
+                                 f"{bwrap.bwrap_works()} (.ci/run installs it)")
 
 
 def test_auto_falls_back_and_bwrap_is_refused_with_the_reason(monkeypatch):
-    monkeypatch.setattr(sandbox, "bwrap_works", lambda: "bubblewrap is not installed (apt-get install bubblewrap)")
-    assert sandbox.choose("auto") == "none" and sandbox.choose("none") == "none"
-    with pytest.raises(sandbox.SandboxError, match="apt-get install bubblewrap"):
-        sandbox.choose("bwrap")
-    with pytest.raises(sandbox.SandboxError, match="unknown sandbox"):
-        sandbox.choose("docker")
+    monkeypatch.setattr(bwrap, "bwrap_works", lambda: "bubblewrap is not installed (apt-get install bubblewrap)")
+    assert choose("auto") == "none" and choose("none") == "none"
+    with pytest.raises(SandboxError, match="apt-get install bubblewrap"):
+        choose("bwrap")
+    with pytest.raises(SandboxError, match="unknown sandbox"):
+        choose("docker")
 
 
 def test_command_hides_the_repository_and_isolates(tmp_path):
-    scratch = sandbox.Scratch()
+    scratch = Scratch()
     try:
-        argv = sandbox.command(["python"], inputs=scratch.inputs, work=scratch.work)
+        argv = bwrap.command(["python"], inputs=scratch.inputs, work=scratch.work)
     finally:
         scratch.remove()
     for flag in ("--unshare-pid", "--unshare-net", "--die-with-parent", "--new-session"):
@@ -52,9 +54,9 @@ def test_inside_the_sandbox(tmp_path):
             f"try:\n    open({str(ROOT / 'labkit' / 'x.py')!r}, 'w'); print('write True')\n"
             "except OSError:\n    print('write False')\n"
             "print('uid', os.getuid())\n")
-    scratch = sandbox.Scratch(owner=sandbox.NOBODY if sandbox.as_nobody() else None)
+    scratch = Scratch(owner=bwrap.NOBODY if bwrap.as_nobody() else None)
     try:
-        argv = sandbox.command([sys.executable, "-I", "-c", code], inputs=scratch.inputs, work=scratch.work)
+        argv = bwrap.command([sys.executable, "-I", "-c", code], inputs=scratch.inputs, work=scratch.work)
         out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
     finally:
         scratch.remove()
@@ -62,8 +64,8 @@ def test_inside_the_sandbox(tmp_path):
     assert facts["solutions"] == "False" and facts["net"] == "False" and facts["write"] == "False", out
     assert facts["other"] == "False"  # a private /tmp
     assert facts["pid"] == "True"  # a PID namespace of its own
-    if sandbox.as_nobody():
-        assert facts["uid"] == str(sandbox.NOBODY)
+    if bwrap.as_nobody():
+        assert facts["uid"] == str(bwrap.NOBODY)
 
 
 @needs_bwrap
@@ -122,5 +124,5 @@ def test_container_mode_is_refused_clearly_without_podman_or_image(monkeypatch):
     from labkit.sandbox import container
 
     monkeypatch.setattr(container.shutil, "which", lambda name: None)
-    with pytest.raises(sandbox.SandboxError, match="neither podman nor docker"):
-        sandbox.choose("container")
+    with pytest.raises(SandboxError, match="neither podman nor docker"):
+        choose("container")

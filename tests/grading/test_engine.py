@@ -15,7 +15,7 @@ from labkit.sandbox import wire
 
 from conftest import result, statuses
 
-TOY = Path(__file__).parent / "toy"
+TOY = Path(__file__).parent.parent / "toy"
 SOLUTION = (TOY / "exercise99" / "solution.py").read_text()
 
 

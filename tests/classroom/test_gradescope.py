@@ -20,7 +20,7 @@ from labkit.course.catalog import CatalogError
 from labkit.course.course import resolve
 from labkit.paths import solutions_root
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((HERE / "gradescope_results.schema.json").read_text())
 LABKIT = Path(sys.executable).parent / "labkit"
 EXERCISE2 = resolve("exercise2")
@@ -117,7 +117,10 @@ def test_build_refuses_unknown_exercises_and_empty_checks_dirs(tmp_path):
 
 
 def test_build_without_a_source_tree_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(gs, "__file__", str(tmp_path / "site-packages" / "labkit" / "gradescope.py"))
+    from labkit import paths
+
+    monkeypatch.setenv("LABKIT_EXERCISES", str(paths.exercises_root()))  # a wheel carries its exercises, but
+    monkeypatch.setattr(paths, "IMPORT_ROOT", tmp_path / "site-packages")  # no checkout around the package
     with pytest.raises(CatalogError, match="no labkit source tree"):
         gs.build(["exercise2"], tmp_path / "a.zip")
 

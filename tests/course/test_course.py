@@ -11,7 +11,7 @@ from labkit.course.catalog import CatalogError
 from labkit.course.course import Course, all_exercises, current_course, find_course, load_course
 from labkit.grading.plan import load_checks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def spec(name: str, points: int, timeout: float | None = None, hidden: bool = False) -> CheckSpec:
