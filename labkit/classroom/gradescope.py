@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import shutil
 import sys
@@ -25,6 +26,7 @@ from labkit.paths import IMPORT_ROOT, source_root
 
 SOURCE_FILES = ("pyproject.toml", "constraints.txt", "README.md")  # beside the package and the exercises
 SOURCE_DIRS = ("labkit", "exercises")  # never solutions/ or tests/: students' code runs where these lie
+SALT = "salt"  # in the zip beside setup.sh: mixed into every seed, so a submission cannot replay its checks
 SKIPPED_PARTS = {"__pycache__", "solutions", "tests", ".git", ".venv"}
 
 SETUP_SH = """\
@@ -138,6 +140,7 @@ def build(exercise_ids: list[str], out_zip: Path, *, checks_dir: Path | None = N
     with zipfile.ZipFile(out_zip, "w") as zf:
         zip_entry(zf, "setup.sh", SETUP_SH.format(python=python).encode(), 0o755)
         zip_entry(zf, "run_autograder", script.encode(), 0o755)
+        zip_entry(zf, SALT, secrets.token_hex(16).encode(), 0o600)  # the seeds' secret: one per autograder build
         for path, name in [*_source_files(source), *hidden]:
             zip_entry(zf, name, path.read_bytes())
     return out_zip
@@ -192,7 +195,16 @@ def write_results(results: dict[str, Any], path: Path) -> None:
     write_atomic(path, json.dumps(results, indent=2, ensure_ascii=False))
 
 
+def read_salt(path: Path) -> str:
+    """The autograder's secret salt (its zip carries one; a rebuilt zip draws a new one), or '' where there is none."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def _grade_all(exercise_ids: list[str], root: Path, checks_dir: Path | None, worker: Any) -> dict[str, Any]:
+    salt = read_salt(root / "source" / SALT)
     """Grade each exercise's file, each copied alone into a fresh folder, with one shared worker."""
     from labkit.grading.attempt import attempt
     from labkit.grading.report import to_gradescope
@@ -210,7 +222,7 @@ def _grade_all(exercise_ids: list[str], root: Path, checks_dir: Path | None, wor
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="labkit-gradescope-")))
             copy = folder / f.exercise.filename  # alone: a conftest.py or torch.py beside it is never importable
             shutil.copyfile(f.path, copy)
-            reports.append(attempt(f.exercise, copy, worker=worker, checks_dir=checks_dir))
+            reports.append(attempt(f.exercise, copy, worker=worker, checks_dir=checks_dir, salt=salt))
     results = to_gradescope(reports)
     most = results["extra_data"]["max_score"]
     results["tests"] += [missing_test(f) for f in found if f.path is None]

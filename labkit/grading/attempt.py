@@ -22,10 +22,10 @@ from labkit.sandbox.worker import Worker
 
 def attempt(exercise: Exercise, path: Path, *, worker: Worker | None = None, workspace: Workspace | None = None,
             on_result: Callable[[CheckResult], None] | None = None, only: Collection[str] = (),
-            checks_dir: Path | None = None, sandbox: str = "auto") -> Report:
+            checks_dir: Path | None = None, sandbox: str = "auto", salt: str = "") -> Report:
     """Grade one file; when it is a workspace's exercise, keep the report and the progress (best score)."""
     report = grade(exercise, path, worker=worker, sandbox=sandbox, on_result=on_result, only=only,
-                   checks_dir=checks_dir)
+                   checks_dir=checks_dir, salt=salt)
     if workspace is not None and not only:  # a partial run says nothing about the exercise's progress
         workspace.save_report(exercise, to_json(report))
         workspace.record(exercise, report.score, report.max_score, report.full_marks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+import traceback
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
@@ -22,14 +23,19 @@ from labkit.sandbox.session import Limits, Session
 from labkit.sandbox.worker import Worker
 
 
-def seed_for(exercise_id: str, sha256: str) -> int:
-    """The report's seed: a function of the exercise and the exact bytes graded."""
-    return int(hashlib.sha256(f"{exercise_id}:{sha256}".encode()).hexdigest()[:12], 16)
+def seed_for(exercise_id: str, sha256: str, salt: str = "") -> int:
+    """The report's seed: a function of the exercise, the exact bytes graded and the grader's secret salt.
+
+    `labkit grade` and Gradescope add a salt the child never sees (kept with the grader's files, so a regrade
+    reproduces the verdicts): a submission cannot compute its checks' inputs ahead of time.
+    """
+    text = f"{exercise_id}:{sha256}" + (f":{salt}" if salt else "")
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
 
 
 def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sandbox: str = "auto",
           on_result: Callable[[CheckResult], None] | None = None, time_scale: float = 1.0,
-          only: Collection[str] = (), checks_dir: Path | None = None) -> Report:
+          only: Collection[str] = (), checks_dir: Path | None = None, salt: str = "") -> Report:
     """Run every check of `exercise` (or those named in `only`) against the file `student`, a fresh child each."""
     from labkit.lab.devices import cuda_count, fingerprint
 
@@ -39,8 +45,8 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     the_plan = plan(exercise, gpus=cuda_count(), only=only, checks_dir=checks_dir, time_scale=time_scale)
     own = worker is None
     worker = worker or Worker(sandbox, preload=exercise.preload)
-    report = Report(exercise.id, exercise.shown_title, str(student), sha, seed_for(exercise.id, sha), worker.sandbox,
-                    data=exercise.data, only=sorted(only), reveal_hidden=the_plan.reveal)
+    report = Report(exercise.id, exercise.shown_title, str(student), sha, seed_for(exercise.id, sha, salt),
+                    worker.sandbox, data=exercise.data, only=sorted(only), reveal_hidden=the_plan.reveal)
     gpus = the_plan.gpus
     broken: str | None = syntax_error(student)  # once the file cannot be imported, the remaining checks say so
     files = {student: worker.scratch.stage(student)}  # copies the sandbox can read; removed before the next student
@@ -100,15 +106,15 @@ def judge(attempt: Callable[[], str]) -> tuple[str, str, bool]:
         return "error", student_error_message(exc), False
     except WorkerFailed:  # the installation, not the student: stop grading, say so once
         raise
-    except Exception as exc:  # the answer broke the check's own judging code: it cannot pass
-        return "failed", f"the answer could not be judged ({type(exc).__name__}: {exc})", False
+    except Exception as exc:  # a bug in the check's own code (or labkit's): never the student's failure
+        return "error", _grader_error(exc), False
 
 
 def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path, probes: Path, seed: int, gpus: int,
              limits: Limits) -> tuple[CheckResult, bool]:
     """One check in a fresh child; also says whether the student's file failed to import."""
     check_seed = seed_for(f"{exercise.id}.{spec.name}", str(seed))
-    workdir = worker.scratch.workdir(f"{exercise.id}-{spec.name}-")
+    workdir = worker.scratch.workdir("check-")  # no check name reaches the child: it cannot tell which one runs
     if spec.timeout:  # a slow check gets CPU time in proportion to its own wall-clock limit
         limits = replace(limits, cpu_seconds=max(limits.cpu_seconds, int(spec.timeout * 4)))
     started = time.monotonic()
@@ -134,6 +140,14 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
     result = _result(spec, status, message)
     result.output, result.seconds = output, time.monotonic() - started
     return result, import_failed
+
+
+def _grader_error(exc: Exception) -> str:
+    """How a bug in a check's code (or labkit's) reads: labkit's fault, with where it broke for the instructor."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = "; ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames)
+    return (_("labkit could not judge this (a bug in the check, not in your code: tell your instructor)")
+            + f"\n    {type(exc).__name__}: {str(exc)[:300]}" + (f"\n    at {where}" if where else ""))
 
 
 def _result(spec: CheckSpec, status: str, message: str) -> CheckResult:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from labkit.paths import PACKAGE, exercises_root
+from labkit.sandbox import env
 
 NOBODY = 65534  # the unprivileged uid/gid the worker takes when the grader is root
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -82,9 +83,11 @@ def command(argv: list[str], *, inputs: Path, work: Path, gpus: bool = True) -> 
             args += ["--dev-bind", str(dev), str(dev)]
     hosts = inputs.parent / "hosts"  # the sandbox's own name must resolve (c10d and gloo look it up)
     hosts.write_text("127.0.0.1 localhost labkit-sandbox\n::1 localhost ip6-localhost\n", encoding="utf-8")
-    args += ["--ro-bind", str(hosts), "/etc/hosts", "--setenv", "HOME", str(work),
-             "--setenv", "MPLCONFIGDIR", str(work / ".matplotlib"),
-             "--setenv", "TMPDIR", "/tmp", "--chdir", str(work)]
+    args += ["--ro-bind", str(hosts), "/etc/hosts", "--clearenv"]  # the grader's variables stay out: an allowlist
+    for key, value in {**env.allowed(), "HOME": str(work), "MPLCONFIGDIR": str(work / ".matplotlib"),
+                       "TMPDIR": "/tmp", env.PRIVATE_TMP: "1"}.items():
+        args += ["--setenv", key, value]
+    args += ["--chdir", str(work)]
     if as_nobody():
         args += ["--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all"]

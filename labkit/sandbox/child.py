@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from labkit.files import import_path
-from labkit.sandbox import hugepages, reaper, wire
+from labkit.sandbox import env, hugepages, reaper, wire
 
 
 def main(ctl_fd: int, preload: Sequence[str] = (), huge_pages: bool = False) -> None:
@@ -68,6 +68,7 @@ def main(ctl_fd: int, preload: Sequence[str] = (), huge_pages: bool = False) -> 
             reaper.kill_tree(os.getpid())
             return
         leftovers = reaper.kill_tree(os.getpid())
+        env.wipe_private_tmp(keep=(job["workdir"], job["student"], job["checks"]))  # the next check starts clean
         ctl.send(json.dumps({"kind": "exited", "pid": pid, "status": status, "leftovers": leftovers}).encode())
         if huge_pages:  # once, with no child sharing our pages, while the grader judges the first check
             huge_pages = False
@@ -206,6 +207,7 @@ def _isolate(workdir: str, limits: dict) -> None:
     sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")
     sys.stdin = open(0, closefd=False)
     os.chdir(workdir)
+    env.enter_check(workdir)  # an allowlisted environment; HOME, TMPDIR and MPLCONFIGDIR of this check's own
     _limit(resource.RLIMIT_CORE, 0)
     _limit(resource.RLIMIT_CPU, int(limits["cpu_seconds"]))
     _limit(resource.RLIMIT_FSIZE, int(limits["file_bytes"]))

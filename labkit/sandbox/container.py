@@ -17,6 +17,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from labkit.sandbox import env
+
 IMAGE_ENV = "LABKIT_IMAGE"
 DEFAULT_IMAGE = "localhost/labkit:grader"
 STORAGE_ENV = "LABKIT_PODMAN_ARGS"  # e.g. "--root /var/lib/x --runroot /run/x --runtime runc" on odd hosts
@@ -102,7 +104,7 @@ def command(code: str, *, inputs: Path, work: Path, container: str) -> list[str]
             "--tmpfs", "/tmp:rw,size=1g,mode=1777", "--pids-limit", str(PIDS), "--memory", MEMORY, "--cpus", CPUS,
             "--shm-size", "1g", *user, "--security-opt", "no-new-privileges", "--cap-drop", "all",
             "-v", f"{inputs}:{inputs}:ro", "-v", f"{work}:{work}:rw", "--workdir", str(work),
-            "--env", f"HOME={work}", "--env", f"MPLCONFIGDIR={work}/.matplotlib",
+            "--env", f"HOME={work}", "--env", f"MPLCONFIGDIR={work}/.matplotlib", "--env", f"{env.PRIVATE_TMP}=1",
             "--entrypoint", IMAGE_PYTHON, image(), "-I", "-c", code]
 
 

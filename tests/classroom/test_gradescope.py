@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -84,9 +85,11 @@ def test_the_zip_holds_the_scripts_and_the_source_but_no_solutions_or_tests(plai
         modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in zf.infolist()}
         script = zf.read("run_autograder").decode()
         setup = zf.read("setup.sh").decode()
+        salt = zf.read(gs.SALT).decode()
     assert {"setup.sh", "run_autograder", "labkit/pyproject.toml", "labkit/constraints.txt",
             "labkit/labkit/grading/engine.py", "labkit/exercises/exercise2/checks.py"} <= names
     assert modes["run_autograder"] == modes["setup.sh"] == 0o755
+    assert modes[gs.SALT] == 0o600 and len(salt) == 32  # the seeds' secret, readable by the grader alone
     assert not [n for n in names if "solutions/" in n or "tests/" in n or "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.startswith("hidden/")]
     assert "gradescope run exercise2 --root" in script and "--checks-dir" not in script
@@ -137,6 +140,21 @@ def test_the_solution_passes_every_check_this_machine_can_run(worker, tmp_path, 
     assert written(root) == results
     assert results["score"] == most(results) == results["extra_data"]["max_score"] > 0
     assert results["execution_time"] >= 0 and "exercise2: graded exercise2.py" in results["output"]
+
+
+def test_the_autograders_salt_goes_into_every_seed(worker, tmp_path, solution, plain_zip):
+    from labkit.grading.engine import seed_for
+
+    root = tree(tmp_path, {"exercise2.py": solution})
+    with zipfile.ZipFile(plain_zip) as zf:
+        (root / "source").mkdir(exist_ok=True)
+        (root / "source" / gs.SALT).write_bytes(zf.read(gs.SALT))
+    gs.run(["exercise2"], root, worker=worker)
+    first = gs.run(["exercise2"], root, worker=worker)["output"]
+    sha = hashlib.sha256(solution.encode()).hexdigest()
+    salted = seed_for("exercise2", sha, (root / "source" / gs.SALT).read_text())
+    assert f"seed {salted}" in first and f"seed {seed_for('exercise2', sha)}" not in first
+    assert gs.run(["exercise2"], root, worker=worker)["output"] == first  # a regrade reproduces the verdicts
 
 
 def test_files_beside_the_submission_are_not_importable(worker, tmp_path, solution):

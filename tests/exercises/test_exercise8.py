@@ -24,6 +24,20 @@ WRONG = {
         "            setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(m))\n    return model\n\n"
         "def speedup(t_one, t_many, n):\n    return {'speedup': t_one / t_many, 'efficiency': t_one / t_many}\n",
         {"batchnorm_converted": "still BatchNorm3d", "speedup_arithmetic": "divided by n"}),
+    "benchmark_reports_a_constant": (  # one made-up 28 ms once fitted every window; the durations now vary
+        "def benchmark(fn, *, device, warmup=3, repeats=10):\n    for _ in range(warmup + repeats):\n        fn()\n"
+        "    return {'median_ms': 28.0, 'min_ms': 28.0, 'runs_ms': [28.0] * repeats}\n",
+        {"warmup_excluded": "time each call"}),
+    "batchnorm_look_alike_named_syncbatchnorm": (
+        "class SyncBatchNorm(nn.Module):\n    def __init__(self, bn):\n        super().__init__()\n"
+        "        self.bn = bn\n        self.weight, self.bias = bn.weight, bn.bias\n\n"
+        "    def forward(self, x):\n        return self.bn(x)\n\n"
+        "def convert_batchnorm_for_ddp(model):\n"
+        "    for name, m in list(model.named_children()):\n"
+        "        if isinstance(m, nn.modules.batchnorm._BatchNorm):\n"
+        "            setattr(model, name, SyncBatchNorm(m))\n"
+        "        else:\n            convert_batchnorm_for_ddp(m)\n    return model\n",
+        {"batchnorm_converted": "must become torch's nn.SyncBatchNorm"}),
     "batchnorm_unconverted": (
         "def convert_batchnorm_for_ddp(model):\n    return model\n",
         {"batchnorm_converted": "still BatchNorm2d"}),
