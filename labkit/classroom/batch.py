@@ -8,9 +8,12 @@ are unchanged, and grades only the rest.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import os
 import queue
+import secrets
 import shutil
 import tempfile
 import threading
@@ -22,9 +25,11 @@ from pathlib import Path
 from labkit.classroom.intake import Entry, safe_id
 from labkit.course.catalog import Exercise
 from labkit.files import sha256_of, write_atomic
+from labkit.text import block, csv_cell, json_text
 
 RESULTS = "students"  # one JSON per student
 FEEDBACK = "feedback"  # what each student may see (hidden checks withheld)
+SALT = ".salt"  # the class's secret salt (see class_salt)
 
 
 @dataclass
@@ -63,11 +68,28 @@ class Progress:
         return self.elapsed / fresh * left if fresh else 0.0
 
 
-def grading_key(exercise: Exercise, checks_dir: Path | None) -> str:
-    """What else a verdict depends on: the exercise, its checks file and the instructor's checks."""
+def class_salt(out: Path) -> str:
+    """The class's secret salt, mixed into every seed: made once in OUT (mode 0600), so a rerun or a regrade
+    reproduces the verdicts while no submission can compute its checks' inputs ahead of time."""
+    path = out / SALT
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    salt = secrets.token_hex(16)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(salt + "\n")
+    return salt
+
+
+def grading_key(exercise: Exercise, checks_dir: Path | None, salt: str = "") -> str:
+    """What else a verdict depends on: the exercise, its checks file, the instructor's checks and the salt."""
     from labkit import __version__
 
     parts = [exercise.id, __version__, sha256_of(exercise.checks_file)]
+    if salt:
+        parts.append("salt:" + hashlib.sha256(salt.encode()).hexdigest()[:12])
     folder = Path(checks_dir) / exercise.id if checks_dir else None
     if folder and folder.is_dir():
         parts += [f"{p.name}:{sha256_of(p)}" for p in sorted(folder.iterdir()) if p.is_file()]
@@ -85,7 +107,8 @@ def previous(out: Path, entry: Entry, sha: str, key: str) -> Outcome | None:
     return outcome if outcome.status == "graded" and outcome.sha256 == sha and outcome.key == key else None
 
 
-def grade_entry(entry: Entry, exercise: Exercise, worker: object, checks_dir: Path | None, key: str) -> Outcome:
+def grade_entry(entry: Entry, exercise: Exercise, worker: object, checks_dir: Path | None, key: str,
+                salt: str = "") -> Outcome:
     """Grade one student's staged file alone in a fresh temporary folder; never raises."""
     from labkit.grading.attempt import attempt
     from labkit.grading.report import student_view, terminal
@@ -99,7 +122,7 @@ def grade_entry(entry: Entry, exercise: Exercise, worker: object, checks_dir: Pa
     try:
         path = folder / exercise.filename
         shutil.copyfile(entry.file, path)  # only the allowed file: no conftest.py, no torch.py beside it
-        report = attempt(exercise, path, worker=worker, checks_dir=checks_dir)
+        report = attempt(exercise, path, worker=worker, checks_dir=checks_dir, salt=salt)
     except Exception as exc:  # noqa: BLE001  (a grader failure on one student must not stop the class)
         base.error = f"the grader could not grade this file: {type(exc).__name__}: {exc}"
         base.sha256 = sha256_of(entry.file)
@@ -119,7 +142,8 @@ def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int 
     """Grade every entry with `jobs` workers in parallel; write each result as it comes; return them all."""
     from labkit.sandbox.worker import Worker
 
-    key = grading_key(exercise, checks_dir)
+    salt = class_salt(out)
+    key = grading_key(exercise, checks_dir, salt)
     for folder in (out / RESULTS, out / FEEDBACK):  # half-written files of a killed run: never read, so remove
         for stale in folder.glob(".*") if folder.is_dir() else ():
             stale.unlink(missing_ok=True)
@@ -150,7 +174,7 @@ def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int 
                     entry = todo.get_nowait()
                 except queue.Empty:
                     return
-                finish(grade_entry(entry, exercise, worker, checks_dir, key))
+                finish(grade_entry(entry, exercise, worker, checks_dir, key, salt))
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, min(jobs, todo.qsize())))]
     for t in threads:
@@ -163,9 +187,9 @@ def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int 
 def save(out: Path, outcome: Outcome) -> None:
     """The student's full result (for instructors) and their feedback (hidden checks withheld)."""
     stem = safe_id(outcome.student)
-    write_atomic(out / RESULTS / f"{stem}.json", json.dumps(asdict(outcome), indent=2, ensure_ascii=False))
+    write_atomic(out / RESULTS / f"{stem}.json", json_text(asdict(outcome)))
     text = outcome.report["feedback"] if outcome.report else f"Not graded: {outcome.error}"
-    write_atomic(out / FEEDBACK / f"{stem}.txt", text + "\n")
+    write_atomic(out / FEEDBACK / f"{stem}.txt", block(text) + "\n")  # students read it in terminals too
 
 
 def with_roster(outcomes: list[Outcome], roster: dict[str, str], exercise: Exercise) -> list[Outcome]:
@@ -187,14 +211,15 @@ def check_names(outcomes: list[Outcome]) -> list[str]:
 
 
 def grades_csv(outcomes: list[Outcome]) -> str:
-    """student, name, status, score, max_score, error, then points per check."""
+    """student, name, status, score, max_score, error, then points per check; no text cell is a live formula."""
     names = check_names(outcomes)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["student", "name", "status", "score", "max_score", "error", *names])
+    writer.writerow([csv_cell(c) for c in ("student", "name", "status", "score", "max_score", "error", *names)])
     for o in outcomes:
         points = [o.checks[n]["points"] if n in o.checks else "" for n in names]
-        writer.writerow([o.student, o.name, o.status, o.score, o.max_score, o.error, *points])
+        # ids, names and errors come from students (folder names, Gradescope metadata): defused; scores stay numbers
+        writer.writerow([csv_cell(c) for c in (o.student, o.name, o.status, o.score, o.max_score, o.error, *points)])
     return buf.getvalue()
 
 

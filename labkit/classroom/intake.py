@@ -1,28 +1,29 @@
 """Turn `labkit grade SUBMISSIONS` into one staged file per student: folders, files, zips, Canvas and Gradescope.
 
-Only the file to grade is staged (staging/<safe_id>/<filename>), never anything importable beside it; every zip
-goes through one extractor that refuses absolute paths, `..`, links, devices and zip bombs.
+Only the file to grade is staged (staging/<stem>/<filename>), never anything importable beside it; every zip
+goes through one extractor that refuses absolute paths, `..`, links, devices, duplicate members and zip bombs, with
+one byte budget per student and one per batch however the zips nest. No two entries share a folder or a file name.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import stat
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.classroom import safezip
 from labkit.classroom.gradescope_export import parse_metadata
-from labkit.classroom.safezip import Unusable, hidden_name
+from labkit.classroom.ids import distinct, safe_id  # batch and `labkit grade` import safe_id from here
+from labkit.classroom.safezip import Budget, Unusable, hidden_name
 
 SHADOWING = {"conftest.py", "sitecustomize.py", "usercustomize.py", "torch.py"}
 CANVAS = re.compile(r"^(?P<name>[a-z0-9]+)(_late)?_(?P<userid>\d+)_(?P<subid>\d+)_(?P<file>.+)$", re.IGNORECASE)
 RESUBMITTED = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[^.]+)?$")  # Canvas: exercise2-1.py, exercise2-2.py
-_SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")  # never starts with "." (see the scratch folder)
 
 
 class IntakeError(Exception):
@@ -38,6 +39,8 @@ class Entry:
     name: str = ""
     error: str = ""
     source: str = ""
+    note: str = ""  # for the instructor: why `student` is not the id the submission gave (a clash of file names)
+    stem: str = ""  # its staging folder and result file name: safe_id(student), unique in the batch, ignoring case
 
 
 @dataclass
@@ -69,29 +72,24 @@ def collect(submissions: Path, staging: Path, *, filename: str, max_bytes: int =
     staging.mkdir(parents=True, exist_ok=True)
     # Zips unpack into a hidden scratch folder: safe_id() never starts with ".", so no student folder collides.
     scratch = Path(tempfile.mkdtemp(prefix=".unpacked-", dir=staging))
+    batch = safezip.batch_budget(max_bytes)  # every zip of the batch, nested or not, draws on this one
     try:
         try:
-            claims = _claims(submissions, scratch, filename, max_bytes)
+            claims = _claims(submissions, scratch, filename, max_bytes, batch)
         except OSError as exc:  # an unreadable folder or metadata file: nothing can be collected
             raise IntakeError(f"{submissions} cannot be read: {exc}")
-        for claim in claims:
-            if not claim.error:
-                _expand(claim, scratch, max_bytes)
+        counts = Counter(claim.student for claim in claims)
+        for claim in claims:  # one student budget each: a student has one claim (two are an error, never unpacked)
+            if not claim.error and counts[claim.student] == 1:
+                _expand(claim, scratch, max_bytes, (safezip.student_budget(max_bytes), batch))
         return _stage(claims, staging, filename, max_bytes)
+    except safezip.Exhausted as exc:
+        raise IntakeError(f"{submissions} is refused, nothing was graded: {exc}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def safe_id(student: str) -> str:
-    """A file-name-safe form of an id ([A-Za-z0-9._-]; other ids get replaced chars plus a short sha256 suffix)."""
-    if _SAFE_ID.fullmatch(student):
-        return student
-    digest = hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", student)[:60].lstrip(".")
-    return f"{cleaned}-{digest}" if cleaned else digest
-
-
-def _claims(submissions: Path, scratch: Path, filename: str, max_bytes: int) -> list[_Claim]:
+def _claims(submissions: Path, scratch: Path, filename: str, max_bytes: int, batch: Budget) -> list[_Claim]:
     """Every claim in SUBMISSIONS; the refused members of a top-level zip are pinned on the claims they belong to."""
     if submissions.is_dir():
         return _layout(submissions, filename)
@@ -103,7 +101,7 @@ def _claims(submissions: Path, scratch: Path, filename: str, max_bytes: int) -> 
     if not (submissions.is_file() and suffix == ".zip"):
         raise IntakeError(f"{submissions} is not a folder, a .py file or a .zip file")
     try:
-        refused = safezip.extract(submissions, scratch / "top", max_bytes)
+        refused = safezip.extract(submissions, scratch / "top", max_bytes, (batch,))
     except Unusable as exc:
         raise IntakeError(f"{submissions} {exc}")
     root, prefix = _unwrap(scratch / "top", filename)
@@ -185,8 +183,8 @@ def _gradescope(root: Path, items: list[Path]) -> list[_Claim]:
     return claims
 
 
-def _expand(claim: _Claim, scratch: Path, max_bytes: int) -> None:
-    """Replace each .zip among a claim's files by its safely unpacked files (one level: zips in zips stay zips)."""
+def _expand(claim: _Claim, scratch: Path, max_bytes: int, budgets: tuple[Budget, ...]) -> None:
+    """Replace each .zip among a claim's files by its unpacked files (one level: zips in zips stay zips), in budget."""
     files: list[_File] = []
     for f in claim.files:
         if not f.name.lower().endswith(".zip"):
@@ -194,10 +192,12 @@ def _expand(claim: _Claim, scratch: Path, max_bytes: int) -> None:
             continue
         dest = Path(tempfile.mkdtemp(dir=scratch))
         try:
-            refused = safezip.extract(f.path, dest, max_bytes)
+            refused = safezip.extract(f.path, dest, max_bytes, budgets)
         except Unusable as exc:
             claim.error = f"{f.origin} {exc}"
             return
+        except safezip.Exhausted as exc:
+            raise safezip.Exhausted(f"{exc} (it ran out at {f.origin})") from None
         if refused:
             claim.error = f"{f.origin}: " + "; ".join(f"member {m!r} refused: {why}" for m, why in refused)
             return
@@ -264,26 +264,26 @@ def _choose(files: list[_File], filename: str) -> tuple[_File | None, str]:
 
 
 def _stage(claims: list[_Claim], staging: Path, filename: str, max_bytes: int) -> list[Entry]:
-    """Group claims by student; choose each one's file and copy it alone to staging/<safe_id>/<filename>."""
+    """Group claims by student; choose each one's file and copy it alone to staging/<stem>/<filename>."""
     by_student: dict[str, list[_Claim]] = {}
     for claim in claims:
         by_student.setdefault(claim.student, []).append(claim)
+    renamed = distinct(list(by_student))  # the folder and the result file name: never shared, even ignoring case
     entries = []
-    for student in sorted(by_student):
-        group = by_student[student]
-        first = group[0]
+    for student, group in by_student.items():
+        first, (used, note) = group[0], renamed[student]
         if len(group) > 1:
             sources = ", ".join(c.source for c in group)
             error = f"{len(group)} submissions claim student {student}: {sources}"
-            entries.append(Entry(student, None, first.name, error, sources))
+            entries.append(Entry(used, None, first.name, error, sources, note, safe_id(used)))
             continue
         chosen, error = (None, first.error) if first.error else _choose(first.files, filename)
-        dest = staging / safe_id(student) / filename
+        dest = staging / safe_id(used) / filename
         if chosen:
             error = _copy_one(chosen, dest, max_bytes)
-        entries.append(Entry(student, None if error else dest, first.name, error,
-                             chosen.origin if chosen else first.source))
-    return entries
+        entries.append(Entry(used, None if error else dest, first.name, error,
+                             chosen.origin if chosen else first.source, note, safe_id(used)))
+    return sorted(entries, key=lambda e: e.student)
 
 
 def _copy_one(f: _File, dest: Path, max_bytes: int) -> str:

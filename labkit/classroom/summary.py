@@ -6,6 +6,8 @@ import statistics
 from pathlib import Path
 
 from labkit.classroom.batch import Outcome, pass_rates
+from labkit.i18n import pad, width
+from labkit.text import visible
 
 
 def table(outcomes: list[Outcome], exercise_id: str) -> str:
@@ -22,18 +24,20 @@ def table(outcomes: list[Outcome], exercise_id: str) -> str:
                      f"{top:g}; {full} full marks")
     rates = sorted(pass_rates(outcomes).items(), key=lambda kv: kv[1][0] / kv[1][1] if kv[1][1] else 1.0)
     if rates:
-        width = max(len(n) for n, _ in rates)
-        lines.append(f"{'check':<{width}}  pass rate")
+        columns = max(width(visible(n)) for n, _ in rates)  # by terminal columns: a check name may be Chinese
+        lines.append(f"{pad('check', columns)}  pass rate")
         for name, (passed, counted) in rates:
             if not counted:  # skipped everywhere (needs GPUs) or inconclusive: no rate to show
-                lines.append(f"{name:<{width}}  not run on this machine")
+                lines.append(f"{pad(visible(name), columns)}  not run on this machine")
                 continue
             rate = passed / counted
-            lines.append(f"{name:<{width}}  {passed:>3}/{counted:<3} {rate:>5.0%} {'#' * round(20 * rate)}")
+            lines.append(f"{pad(visible(name), columns)}  {passed:>3}/{counted:<3} {rate:>5.0%} "
+                         f"{'#' * round(20 * rate)}")
     for o in errors:
-        lines.append(f"not gradable: {o.student}: {o.error}")
+        lines.append(f"not gradable: {visible(o.student)}: {visible(o.error)}")  # one line each, whatever the id holds
     if missing:
-        lines.append("missing: " + ", ".join(f"{o.student} ({o.name})" if o.name else o.student for o in missing))
+        lines.append("missing: " + ", ".join(visible(f"{o.student} ({o.name})" if o.name else o.student)
+                                             for o in missing))
     return "\n".join(lines)
 
 

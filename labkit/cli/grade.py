@@ -12,6 +12,8 @@ import click
 
 from labkit.cli.options import UsageFailure, friendly, sandbox_option
 from labkit.course.course import resolve
+from labkit.i18n import clip, pad
+from labkit.text import block, visible
 
 
 def _clock(seconds: float) -> str:
@@ -68,6 +70,9 @@ def grade(submissions: Path, exercise: str, jobs: int | None, out: Path, checks_
             if not entries:
                 raise UsageFailure(f"no submissions found in {submissions}")
             click.echo(f"{ex.id}: {len(entries)} submission(s), {jobs} job(s); results in {out}/", err=True)
+            for entry in entries:  # ids that would have shared a result file were renamed: say so
+                if entry.note:
+                    click.echo(f"note: {visible(entry.note)}", err=True)
             show = _progress_printer()
             warm = threading.Thread(target=summary.warm, daemon=True)  # summary.png's matplotlib, meanwhile
 
@@ -79,7 +84,7 @@ def grade(submissions: Path, exercise: str, jobs: int | None, out: Path, checks_
             outcomes = run_batch(entries, ex, out, jobs=jobs, checks_dir=checks_dir, sandbox=sandbox,
                                  on_progress=progress)
     except IntakeError as exc:
-        raise UsageFailure(str(exc)) from None
+        raise UsageFailure(visible(exc)) from None  # it may name a student's file or folder
     outcomes = with_roster(outcomes, names, ex)
     write_atomic(out / "grades.csv", grades_csv(outcomes))
     summary.plot(outcomes, out / "summary.png", ex.id)
@@ -105,7 +110,7 @@ def _write_gradescope(outcomes: list, out: Path) -> None:
         if o.report:
             data = to_gradescope([Report.from_dict(o.report)])
         else:
-            data = {"score": 0, "execution_time": 0, "output": f"Not graded: {o.error}", "tests": []}
+            data = {"score": 0, "execution_time": 0, "output": block(f"Not graded: {o.error}"), "tests": []}
         write_atomic(out / "gradescope" / f"{safe_id(o.student)}.json", json.dumps(data, indent=2))
 
 
@@ -118,8 +123,11 @@ def _progress_printer():
         filled = round(width * p.done / p.total)
         o = p.last
         what = f"{o.score:g}/{o.max_score:g}" if o.status == "graded" else o.status
-        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} · {o.student}: {what} · "
+        # The id is the student's: escaped, so a newline cannot forge a line nor ESC reach the terminal; clipped on a
+        # terminal, so one long id cannot wrap the line that \r redraws.
+        student = clip(visible(o.student), 30) if tty else visible(o.student)
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} · {student}: {what} · "
                 f"ETA {_clock(p.eta)}")
-        click.echo(("\r" + line.ljust(79)) if tty else line, err=True, nl=not tty or p.done == p.total)
+        click.echo(("\r" + pad(line, 79)) if tty else line, err=True, nl=not tty or p.done == p.total)
 
     return show

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import replace
@@ -10,6 +9,7 @@ from dataclasses import replace
 from labkit.grading.results import CheckResult, Report
 from labkit.i18n import _, clip, pad
 from labkit.i18n import width as width_of
+from labkit.text import block, json_text, visible, visible_lines, xml_text
 
 SYMBOLS = {"passed": "✓", "failed": "✗", "error": "!", "skipped": "–", "inconclusive": "?"}
 COLOURS = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow", "inconclusive": "yellow"}
@@ -39,14 +39,14 @@ def hidden_note(report: Report) -> str:
 def check_line(r: CheckResult, style: Callable[..., str] = _plain, width: int = 70) -> str:
     """One check: symbol, title, points; reason, hint and output below when it did not pass."""
     points = f"{_num(r.points)}/{_num(r.max_points)}" if r.counted else status_word(r.status)
-    title = pad(clip(r.title, width), width)  # CJK characters take two columns: align by columns, not characters
+    title = pad(clip(visible(r.title), width), width)  # CJK takes two columns: align by columns, not characters
     lines = [f"  {style(SYMBOLS[r.status], fg=COLOURS[r.status], bold=True)} {title} {pad_left(points, 7)}"]
     if r.message:  # why it did not pass; under a pass, what it measured
-        lines += [f"      {line}" for line in r.message.splitlines()]
+        lines += [f"      {line}" for line in visible_lines(r.message)]  # it may quote the student's values
     if r.hint:
         lines.append(style("      " + _("hint: {hint}").format(hint=r.hint), fg="cyan"))
     if r.status in ("failed", "error") and r.output.strip():
-        out = r.output.rstrip().splitlines()
+        out = visible_lines(r.output.rstrip())  # line by line, so a CR or ESC can neither forge nor hide a line
         lines.append("      " + _("your code printed:"))
         lines += [f"        | {line}" for line in out[:OUTPUT_LINES]]
         if len(out) > OUTPUT_LINES:
@@ -65,7 +65,7 @@ def pad_left(text: str, columns: int) -> str:
 
 
 def header_line(exercise_id: str, title: str, style: Callable[..., str] = _plain) -> str:
-    return style(f"{exercise_id} — {title}", bold=True)
+    return style(visible(f"{exercise_id} — {title}"), bold=True)
 
 
 def summary(report: Report, style: Callable[..., str] = _plain) -> str:
@@ -113,7 +113,7 @@ def scorecard(reports: list[Report]) -> str:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+    return json_text(report.to_dict())
 
 
 def to_junit(reports: list[Report]) -> str:
@@ -125,23 +125,30 @@ def to_junit(reports: list[Report]) -> str:
 
 
 def _junit_suite(root: ET.Element, report: Report) -> None:
-    suite = ET.SubElement(root, "testsuite", name=report.exercise, tests=str(len(report.results)),
-                          failures=str(report.count("failed")), errors=str(report.count("error")),
-                          skipped=str(report.count("skipped") + report.count("inconclusive")),
-                          time=f"{report.seconds:.3f}")
-    props = ET.SubElement(suite, "properties")
+    suite = _xml(root, "testsuite", name=report.exercise, tests=len(report.results),
+                 failures=report.count("failed"), errors=report.count("error"),
+                 skipped=report.count("skipped") + report.count("inconclusive"), time=f"{report.seconds:.3f}")
+    props = _xml(suite, "properties")
     for key, value in (("seed", report.seed), ("sha256", report.sha256), ("sandbox", report.sandbox),
                        ("score", report.score), ("max_score", report.max_score)):
-        ET.SubElement(props, "property", name=key, value=str(value))
+        _xml(props, "property", name=key, value=value)
     for r in report.results:
-        case = ET.SubElement(suite, "testcase", classname=report.exercise, name=r.name, time=f"{r.seconds:.3f}")
+        case = _xml(suite, "testcase", classname=report.exercise, name=r.name, time=f"{r.seconds:.3f}")
         if r.status in ("failed", "error"):
             tag = "failure" if r.status == "failed" else "error"
-            ET.SubElement(case, tag, message=r.message.splitlines()[0] if r.message else r.status).text = r.message
+            _xml(case, tag, r.message, message=r.message.splitlines()[0] if r.message else r.status)
         elif r.status in ("skipped", "inconclusive"):
-            ET.SubElement(case, "skipped", message=f"{r.status}: {r.message}")
+            _xml(case, "skipped", message=f"{r.status}: {r.message}")
         if r.output:
-            ET.SubElement(case, "system-out").text = r.output
+            _xml(case, "system-out", r.output)
+
+
+def _xml(parent: ET.Element, tag: str, text: str | None = None, **attrs: object) -> ET.Element:
+    """A child element whose every attribute and text is XML 1.0 (one student's NUL must not break the class file)."""
+    element = ET.SubElement(parent, tag, {k: xml_text(v) for k, v in attrs.items()})
+    if text is not None:
+        element.text = xml_text(text)
+    return element
 
 
 def to_gradescope(reports: list[Report]) -> dict:
@@ -152,18 +159,19 @@ def to_gradescope(reports: list[Report]) -> dict:
             output = f"{status_word(r.status)}: {r.message}" if r.message else status_word(r.status)
             if r.hint and r.status in ("failed", "error"):
                 output += "\n" + _("hint: {hint}").format(hint=r.hint)
-            test = {"name": f"{report.exercise}: {r.title}", "output": output,
+            test = {"name": visible(f"{report.exercise}: {r.title}"), "output": block(output),  # shown to students
                     "visibility": "hidden" if r.hidden and not report.reveal_hidden else "visible"}
             if r.counted:  # skipped and inconclusive checks carry no points either way
                 test.update(score=r.points, max_score=r.max_points,
                             status="passed" if r.status == "passed" else "failed")
             tests.append(test)
+    notes = "\n".join(f"{r.exercise}: seed {r.seed}, sha256 {r.sha256[:12]}, sandbox {r.sandbox}"
+                      + (f", data {r.data}" if r.data else "")
+                      + (f"\n{hidden_note(student_view(r))}" if hidden_note(student_view(r)) else "")
+                      for r in reports)
     return {
         "score": sum(r.score for r in reports), "execution_time": round(sum(r.seconds for r in reports), 2),
-        "output": "\n".join(f"{r.exercise}: seed {r.seed}, sha256 {r.sha256[:12]}, sandbox {r.sandbox}"
-                             + (f", data {r.data}" if r.data else "")
-                             + (f"\n{hidden_note(student_view(r))}" if hidden_note(student_view(r)) else "")
-                             for r in reports),
+        "output": block(notes),
         "tests": tests,
         "extra_data": {"max_score": sum(r.max_score for r in reports)},  # results.json has no top-level max_score
     }

@@ -166,3 +166,16 @@ def test_a_batch_killed_half_way_resumes_without_losing_or_duplicating(tmp_path)
     assert all(after[name] == done[name] for name in done)  # graded before the kill: reused, not regraded
     assert sorted(rows(out)) == [f"s{i}" for i in range(6)]
     assert not [p for p in (out / "students").iterdir() if p.name.startswith(".")]  # no half-written files
+
+
+def test_the_class_salt_is_kept_private_and_reused_so_a_regrade_reproduces(graded, tmp_path):
+    from labkit.classroom.batch import SALT, class_salt
+    from labkit.grading.engine import seed_for
+
+    _, out, _ = graded
+    salt_file = out / SALT
+    assert salt_file.stat().st_mode & 0o777 == 0o600 and class_salt(out) == salt_file.read_text().strip()
+    data = json.loads((out / "students" / "good00.json").read_text())
+    assert data["report"]["seed"] == seed_for("exercise1", data["sha256"], class_salt(out))
+    assert data["report"]["seed"] != seed_for("exercise1", data["sha256"])  # not computable without the salt
+    assert class_salt(tmp_path / "other") != class_salt(out)  # each class draws its own
