@@ -16,10 +16,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make `benchmarks` and `labkit` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import batch, checks, cli, ddp, memory  # noqa: E402
+from benchmarks import batch, bombs, checks, cli, ddp, memory  # noqa: E402
 from benchmarks.common import Row, format_table  # noqa: E402
 
-SECTIONS = {"cli": cli.run, "checks": checks.run, "batch": batch.run, "ddp": ddp.run, "memory": memory.run}
+SECTIONS = {"cli": cli.run, "checks": checks.run, "batch": batch.run, "ddp": ddp.run, "memory": memory.run,
+            "bombs": bombs.run}
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

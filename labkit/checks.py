@@ -6,7 +6,12 @@ sandboxed child next to the student's module and returns plain data.
 
 from __future__ import annotations
 
+import errno
+import io
 import math
+import os
+import stat
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -145,3 +150,140 @@ def type_name(value: object) -> str:
 def short(value: object, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- files the submission wrote (parent side) ------------------------------------------------
+
+TORCH_MAX_RECORDS = 65_536  # records of one torch.save file; a large model's state dict holds a few thousand
+_EOCD = struct.Struct("<4s4H2LH")  # zip's end of central directory
+_LOCATOR = struct.Struct("<4sLQL")  # zip64's pointer to its own end of directory
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")  # zip64's end of central directory
+_ENTRY = struct.Struct("<4s6H3L5H2L")  # one central directory entry
+_LOCAL = struct.Struct("<4s5H3L2H")  # one record's local header
+
+
+def read_student_file(path: str | os.PathLike, *, max_bytes: int, what: str | None = None) -> bytes:
+    """The bytes of a file the submission wrote: a regular file of at most `max_bytes`, never a link, never a wait."""
+    what = what or f"the file {os.path.basename(path)}"
+    try:  # a link may point at the grader's own files; a FIFO or a write lease would hang the grader
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        fail(f"{what} does not exist")
+    except OSError as exc:
+        fail(f"{what} cannot be opened: {_open_error(exc)}")
+    chunks: list[bytes] = []
+    try:
+        info = os.fstat(fd)
+        expect(stat.S_ISREG(info.st_mode), f"{what} is not a regular file (a FIFO, socket, device or folder): "
+               "write an ordinary file at the path you were given")
+        expect(info.st_size <= max_bytes, f"{what} is larger than {max_bytes:,} bytes")
+        left = max_bytes + 1  # one byte more than allowed tells a file that grew after fstat
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        fail(f"{what} cannot be read: {_open_error(exc)}")
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    expect(len(data) <= max_bytes, f"{what} is larger than {max_bytes:,} bytes")
+    return data
+
+
+def load_student_tensors(path: str | os.PathLike, *, max_bytes: int, what: str | None = None) -> Any:
+    """torch.load(weights_only=True) of a file the submission wrote, read safely and checked before it is unpickled."""
+    import torch
+
+    what = what or f"the file {os.path.basename(path)}"
+    data = read_student_file(path, max_bytes=max_bytes, what=what)
+    problem = torch_file_problem(data, max_bytes=max_bytes)
+    expect(problem is None, f"{what} was not written by torch.save: {problem}; save it with torch.save(obj, path)")
+    try:
+        value = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a pickled object, a truncated or forged archive: weights_only refuses it
+        fail(f"{what} cannot be read with torch.load(weights_only=True) ({type(exc).__name__}): save tensors in "
+             "plain containers, such as a state dict (names -> tensors), not the model object")
+    # an expanded view (stride 0) holds many elements in few bytes: a check would materialise them all
+    expect(tensor_elements(value) <= max_bytes, f"{what} holds tensors with more elements than its bytes: save "
+           "tensors that own their data (.clone() or .contiguous()), not expanded views")
+    return value
+
+
+def tensor_elements(value: Any) -> int:
+    """Elements of every tensor in a loaded value, each object once (loaded values may share or cycle)."""
+    import torch
+
+    seen, stack, total = set(), [value], 0
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if isinstance(v, torch.Tensor):
+            total += v.numel()
+        elif isinstance(v, dict):
+            stack += [*v.keys(), *v.values()]
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            stack += v
+    return total
+
+
+def torch_file_problem(data: bytes, *, max_bytes: int, max_records: int = TORCH_MAX_RECORDS,
+                       max_pickle: int | None = None) -> str | None:
+    """Why `data` is not a torch.save zip (records stored, at most `max_bytes` in all), or None; read from memory."""
+    malformed = "its zip directory is malformed"
+    end = len(data) - _EOCD.size
+    if end < 0 or data[end:end + 4] != b"PK\x05\x06":
+        return "it is not a zip archive as torch.save writes"
+    _, disk, cd_disk, _, count, cd_size, cd_offset, comment = _EOCD.unpack_from(data, end)
+    directory_end = end
+    at = end - _LOCATOR.size - _EOCD64.size
+    if at >= 0 and data[end - _LOCATOR.size:end - _LOCATOR.size + 4] == b"PK\x06\x07":  # torch.save writes zip64
+        pointer = _LOCATOR.unpack_from(data, end - _LOCATOR.size)[2]
+        if pointer != at or data[at:at + 4] != b"PK\x06\x06":
+            return malformed
+        _, size, _, _, disk64, cd_disk64, _, count64, cd_size64, cd_offset64 = _EOCD64.unpack_from(data, at)
+        pairs = ((count, count64, 0xFFFF), (cd_size, cd_size64, 0xFFFFFFFF), (cd_offset, cd_offset64, 0xFFFFFFFF))
+        if size != _EOCD64.size - 12 or any(short not in (long, full) for short, long, full in pairs):
+            return malformed  # readers that trust either directory must see the same records
+        count, cd_size, cd_offset, disk, cd_disk, directory_end = count64, cd_size64, cd_offset64, disk64, cd_disk64, at
+    if disk or cd_disk or comment or cd_offset + cd_size != directory_end:
+        return malformed
+    if count > max_records:
+        return f"it holds {count:,} records, more than {max_records:,}"
+    pos, total, names = cd_offset, 0, set()
+    for _ in range(count):
+        if pos + _ENTRY.size > directory_end or data[pos:pos + 4] != b"PK\x01\x02":
+            return malformed
+        entry = _ENTRY.unpack_from(data, pos)
+        flags, method, size, declared, name_len, local = entry[3], entry[4], entry[8], entry[9], entry[10], entry[16]
+        name = data[pos + _ENTRY.size:pos + _ENTRY.size + name_len]
+        pos += _ENTRY.size + name_len + entry[11] + entry[12]
+        shown = name.decode("utf-8", "replace")[:80]
+        if pos > directory_end or name in names:
+            return f"it holds the record {shown!r} twice" if name in names else malformed
+        names.add(name)
+        if method != 0 or flags & 1 or size != declared:
+            return f"its record {shown!r} is compressed or encrypted (torch.save stores every record as it is)"
+        total += declared
+        if total > min(max_bytes, len(data)):  # stored records hold their own bytes: more means overlaps
+            return f"its records declare more than {min(max_bytes, len(data)):,} bytes in all"
+        if max_pickle is not None and name.endswith(b"data.pkl") and declared > max_pickle:
+            return f"its pickle {shown!r} is over {max_pickle:,} bytes"
+        if local + _LOCAL.size > cd_offset or data[local:local + 4] != b"PK\x03\x04":
+            return malformed
+        head = _LOCAL.unpack_from(data, local)
+        if head[3] != 0:
+            return f"its record {shown!r} is compressed (torch.save stores every record as it is)"
+        if local + _LOCAL.size + head[9] + head[10] + declared > cd_offset:
+            return malformed
+    return None if pos == directory_end else malformed
+
+
+def _open_error(exc: OSError) -> str:
+    """Why an open or read failed, in the words a student needs."""
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link; write the file itself"
+    if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+        return "another process holds it (a lease or lock); close it before returning"
+    return os.strerror(exc.errno) if exc.errno else str(exc)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 
 import torch
 from torch import nn
 
-from labkit.checks import check, expect, expect_equal, fail, probe
+from labkit.checks import check, expect, expect_equal, fail, load_student_tensors, probe, read_student_file
 from labkit.i18n import _
 
 # References taken when the checks module is imported, before the student's module is.
@@ -260,11 +261,7 @@ def saves_portable(sub):
         what = f"the file saved from {'nn.DataParallel(nn.Linear(1, 1))' if wrap else 'a bare nn.Linear(1, 1)'}"
         sub.probe("saved", weight, bias, str(path), wrap)
         expect(path.is_file(), f"save_portable wrote nothing at the path it was given ({path.name})")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            fail(f"{what} cannot be read with torch.load(weights_only=True) ({type(exc).__name__}): save a state "
-                 "dict (names -> tensors), not the model object")
+        state = load_student_tensors(path, max_bytes=1 << 20, what=what)  # a Linear(1, 1) state dict: 2 KB
         expect(isinstance(state, dict), f"{what} holds a {type(state).__name__}, expected a state dict")
         prefixed = [k for k in state if str(k).startswith("module.")]
         expect(not prefixed, f"{what} has keys {prefixed}: 'module.' is DataParallel's prefix; save "
@@ -298,8 +295,9 @@ def plots_fit(sub):
     saves = sub.probe("plotted", x, y, w, b, str(path))
     expect(path.is_file(), "plot_fit wrote no file at the path it was given")
     import matplotlib.image
+    data = read_student_file(path, max_bytes=16 << 20, what="the file plot_fit wrote")  # a plot's PNG: ~50 KB
     try:
-        image = matplotlib.image.imread(str(path), format="png")
+        image = matplotlib.image.imread(io.BytesIO(data), format="png")
     except Exception as exc:
         fail(f"the file plot_fit wrote does not decode as a PNG ({type(exc).__name__}: {exc})")
     expect(image.ndim == 3 and min(image.shape[:2]) >= 50, f"the PNG is {image.shape}, too small to show a plot")

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DistributedSampler, TensorDataset
 
-from labkit.checks import check, expect, expect_close, fail, inconclusive, probe
+from labkit.checks import CheckFailed, check, expect, expect_close, fail, inconclusive, load_student_tensors, probe
 from labkit.i18n import _
 
 LAUNCH_SECONDS = 60.0  # the watchdog's deadline for one launch; a healthy one takes about ten seconds
@@ -93,10 +93,10 @@ def run_ddp(mod, world_size: int, args: dict, gpus: bool = False, nodes: int = 1
     ckpt = Path(args["checkpoint"])
     loaded, load_error = None, ""
     if ckpt.exists():
-        try:
-            loaded = torch.load(ckpt, weights_only=True)
-        except Exception as exc:  # a pickled module or optimizer: weights_only refuses it
-            load_error = f"{type(exc).__name__}: {exc}"
+        try:  # the file is the student's: no links, no FIFOs, no compressed records inflating to gigabytes
+            loaded = load_student_tensors(ckpt, max_bytes=64 << 20, what="the checkpoint file")
+        except CheckFailed as exc:  # a pickled module or optimizer: weights_only refuses it
+            load_error = str(exc)
     return {"error": "", "values": done.values, "saves": [r.saves for r in done.ranks],
             "checkpoint": loaded, "load_error": load_error, "exists": ckpt.exists()}
 

@@ -100,7 +100,8 @@ def warmup_excluded(sub):
     slow = [r for r in res["runs_ms"] if r > 90]
     expect(not slow, f"a function slow (120 ms) only on its first {warmup} calls measured {res['runs_ms']} ms: "
                      "the benchmark counts its warm-up runs; time only the calls after the warm-up")
-    off = [(r, d) for r, d in zip(res["runs_ms"], lasts, strict=True) if not d * 0.9 <= r <= d * 1.5 + 5]  # sleeps overshoot under load
+    # a sleep overshoots on a loaded machine, never undershoots: the window is wider above
+    off = [(r, d) for r, d in zip(res["runs_ms"], lasts, strict=True) if not d * 0.9 <= r <= d * 1.5 + 5]
     expect(not off, f"calls lasting {lasts} ms after the warm-up measured {res['runs_ms']} ms: time each call "
                     "with time.perf_counter() before and after it, in milliseconds")
     expect(calls == warmup + repeats, f"with warmup={warmup} and repeats={repeats} fn was called {calls} times, "

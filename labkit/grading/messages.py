@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from labkit.checks import StudentError
+from labkit.checks import CheckFailed, StudentError, read_student_file
 from labkit.i18n import _
 from labkit.sandbox.errors import ImportFailed
+
+MAX_SOURCE = 2 << 20  # bytes of a student's file compiled in the grader; a solution is a few kilobytes
 
 
 def student_error_message(exc: StudentError, raised: bool = True) -> str:
@@ -31,12 +33,21 @@ def import_message(exc: ImportFailed) -> str:
 
 
 def syntax_error(path: Path) -> str | None:
-    """Compile (never run) the file in the grader to report a syntax error at once."""
+    """Compile (never run) the file in the grader to report a syntax error at once; never raises."""
     try:
-        compile(path.read_bytes(), str(path), "exec")
-    except SyntaxError as exc:
-        return _("your file could not be imported: syntax error at line {line}: {msg}").format(
-            line=exc.lineno, msg=exc.msg) + (f"\n    {exc.text.strip()}" if exc.text else "")
-    except ValueError as exc:  # null bytes
+        source = read_student_file(path, max_bytes=MAX_SOURCE, what="your file")
+        compile(source, str(path), "exec")
+    except CheckFailed as exc:  # a link, a FIFO, an oversized file
         return _("your file could not be imported: {why}").format(why=exc)
+    except SyntaxError as exc:
+        text = (exc.text or "").strip()[:200]  # the line may be megabytes long
+        return _("your file could not be imported: syntax error at line {line}: {msg}").format(
+            line=exc.lineno, msg=exc.msg) + (f"\n    {text}" if text else "")
+    except ValueError as exc:  # null bytes
+        return _("your file could not be imported: {why}").format(why=str(exc)[:200])
+    except Exception as exc:  # noqa: BLE001  (RecursionError, MemoryError, OverflowError: never the grader's traceback)
+        why = f"Python cannot compile it ({type(exc).__name__}: {str(exc)[:200]})"
+        if isinstance(exc, RecursionError):
+            why += "; an expression or a block nests too deeply"
+        return _("your file could not be imported: {why}").format(why=why)
     return None
