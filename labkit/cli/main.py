@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
+import sys
+
 import click
 
 import labkit
@@ -38,5 +43,62 @@ for command in (init_cmd, list_cmd, start, reset, hint, check, watch, submit, do
     cli.add_command(command)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, `kill`, the terminal closing
+_signalled = 0  # the first of them received
+_ending = False  # main() has decided the exit status: a signal now would only break the interpreter's cleanup
+
+
 def main() -> None:
-    cli(prog_name="labkit")
+    """The `labkit` script; Ctrl-C, SIGTERM and SIGHUP unwind it (workers stop, folders go) and exit 128 + signal."""
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # `nohup` and `cmd &` ignore some: so do we
+            signal.signal(signum, _stop)
+    global _ending
+    try:
+        code = _run()
+    except BaseException:
+        if not _signalled:
+            raise
+        how = "interrupted (Ctrl-C)" if _signalled == signal.SIGINT else f"stopped by {signal.Signals(_signalled).name}"
+        try:
+            click.echo(f"labkit: {how}", err=True)
+        except OSError:  # SIGHUP: the terminal is gone
+            pass
+        code = 128 + _signalled
+    finally:
+        _ending = True
+    sys.exit(code)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """The first stop signal unwinds the program; a repeat, or one during the exit, is ignored (waits are bounded)."""
+    global _signalled
+    if _signalled or _ending:
+        return
+    _signalled = signum
+    worker = sys.modules.get("labkit.sandbox.worker")  # loaded only by commands that grade
+    if worker is not None:
+        worker.stopping(signum)  # waits on the grading worker end at once, in every thread
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt  # what `labkit watch` stops on
+    raise SystemExit(128 + signum)
+
+
+def _run() -> int:
+    """The group as Click's standalone mode runs it, except that an interruption is left to main()."""
+    try:
+        code = cli.main(prog_name="labkit", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:  # Ctrl-C, or the end of input at a prompt
+        if _signalled:
+            raise
+        click.echo("Aborted!", err=True)
+        return 1
+    except OSError as exc:  # `labkit list | head`: the reader went away; say nothing more
+        if exc.errno != errno.EPIPE:
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return code if isinstance(code, int) else 0

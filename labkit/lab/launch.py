@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 OUTPUT_CAP = 4000  # characters of each rank's output kept for the report
+TMPDIR_BYTES = 74  # a socket path ends at 107 bytes, and a DataLoader's workers bind pymp-*/listener-* (33) in TMPDIR
 POLL = 0.05  # seconds between looks at the ranks' progress
 
 
@@ -77,9 +80,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def agent_env(threads: int, gpus: bool) -> dict[str, str]:
-    """The environment of a torchrun agent and so of its ranks."""
+def agent_env(threads: int, gpus: bool, tmp: Path | None = None) -> dict[str, str]:
+    """The environment of a torchrun agent and so of its ranks; `tmp`, when given, is their TMPDIR."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    if tmp is not None:  # the agent makes its torchelastic_* logs under gettempdir(): inside the launch, not /tmp
+        env["TMPDIR"] = str(tmp)
     if not gpus:  # a CPU check stays on gloo even where CUDA exists
         env["CUDA_VISIBLE_DEVICES"] = ""
     if sys.platform.startswith("linux"):
@@ -111,23 +116,34 @@ def launch(student: Path, world_size: int, builder: Path, builder_fn: str, build
     spec_path.write_text(json.dumps({
         "student": str(Path(student).resolve()), "builder": str(Path(builder).resolve()), "fn": builder_fn,
         "args": builder_args, "pg_timeout": limits.total}), encoding="utf-8")
+    tmp = launch_tmp(workdir)
+    env = agent_env(threads, gpus, tmp)
     started = time.monotonic()
-    agents = []
-    for i, cmd in enumerate(torchrun_commands(spec_path, world_size, nodes)):
-        log = open(workdir / f"agent{i}.log", "wb")  # noqa: SIM115  (the agent keeps it; closed by exit)
-        agents.append(subprocess.Popen(cmd, cwd=workdir, env=agent_env(threads, gpus), stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0))
-        log.close()
+    agents: list[subprocess.Popen] = []
     watchdog = Watchdog(workdir, world_size, limits, started)
     try:
+        for i, cmd in enumerate(torchrun_commands(spec_path, world_size, nodes)):
+            with open(workdir / f"agent{i}.log", "wb") as log:  # the agent keeps its own copy
+                agents.append(subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                               stdin=subprocess.DEVNULL, process_group=0))
         watchdog.run(agents)
     finally:
         stop(agents, watchdog.pids())
+        shutil.rmtree(tmp, ignore_errors=True)
     ranks = watchdog.results()
     raise_for(ranks, watchdog, workdir)
     for r in ranks:
         r.value, r.saves = read_result(workdir / f"rank{r.rank}.pt")
     return Launch(ranks, time.monotonic() - started)
+
+
+def launch_tmp(workdir: Path) -> Path:
+    """This launch's TMPDIR, for its agents and ranks: removed when it ends (and with the workdir, if killed)."""
+    tmp = workdir.absolute() / "tmp"
+    if len(os.fsencode(tmp)) > TMPDIR_BYTES:  # a DataLoader's sockets would not fit below it: a short one instead
+        return Path(tempfile.mkdtemp(prefix="labkit-launch-", dir="/tmp"))
+    tmp.mkdir(exist_ok=True)
+    return tmp
 
 
 class Watchdog:

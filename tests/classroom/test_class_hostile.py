@@ -99,7 +99,7 @@ def test_every_output_parses_and_holds_no_live_formula_or_control_code(graded):
     result, out, _ = graded
     for row in csv.reader(io.StringIO((out / "grades.csv").read_text())):
         for cell in row:
-            assert not cell[:1] in ("=", "+", "-", "@", "\t", "\r") or re.fullmatch(r"-?[\d.]+", cell), cell
+            assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r") or re.fullmatch(r"-?[\d.]+", cell), cell
     ET.parse(out / "junit.xml")  # one student's NUL/ESC output does not break the class's report
     for path in [*(out / "feedback").glob("*.txt"), out / "grades.csv"]:
         assert not RAW.search(path.read_text()), path

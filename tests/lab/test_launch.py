@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from labkit.lab.launch import LaunchError, launch
+from labkit.lab.launch import TMPDIR_BYTES, LaunchError, launch, launch_tmp
 
 BUILDER = "def build(rank, world_size, **kw):\n    return dict(kw, rank_seen=rank)\n"
 
@@ -138,3 +140,47 @@ def test_a_barrier_only_rank_0_reaches_is_named(files, tmp_path):
     message = str(info.value)
     assert "rank 0 of 2 hung: waited" in message and "dist.barrier() #1" in message, message
     assert "rank 0 1, rank 1 0" in message and "if rank == 0:" in message, message
+
+
+
+TMP_STUDENT = ALLREDUCE + """
+_allreduce = worker
+
+def worker(rank, world_size, cfg):
+    import tempfile
+    from torch.utils.data import DataLoader, TensorDataset
+    # a DataLoader's worker hands batches over through a socket it binds under TMPDIR
+    batches = DataLoader(TensorDataset(torch.arange(6.0)), batch_size=2, num_workers=1)
+    return dict(_allreduce(rank, world_size, cfg), tmp=tempfile.gettempdir(), left=tempfile.mkdtemp(prefix="rank-"),
+                loaded=float(sum(b[0].sum() for b in batches)))
+"""
+
+
+def test_a_launch_leaves_nothing_in_tmpdir(files, tmp_path, monkeypatch):
+    student, builder = files
+    student.write_text(TMP_STUDENT, encoding="utf-8")
+    outer = tmp_path / "tmp"
+    outer.mkdir()
+    monkeypatch.setenv("TMPDIR", str(outer))  # torchrun's agent makes its torchelastic_* logs under gettempdir()
+    done = launch(student, 2, builder, "build", {}, tmp_path / "run", timeout=60)
+    assert [float(v["sum"]) for v in done.values] == [3.0, 3.0]  # the ranks compute what they did before
+    assert [v["loaded"] for v in done.values] == [15.0, 15.0]
+    inside = tmp_path / "run" / "tmp"
+    if len(os.fsencode(inside)) <= TMPDIR_BYTES:  # a long pytest folder gets a short one in /tmp instead
+        assert {v["tmp"] for v in done.values} == {str(inside)}  # the agents' and the ranks' TMPDIR
+    assert not any(Path(v["left"]).exists() for v in done.values)  # the launch's own temporary folder is gone
+    assert sorted(p.name for p in outer.iterdir()) == []
+
+
+def test_a_launch_tmpdir_leaves_room_for_a_socket_path(tmp_path):
+    (tmp_path / "run").mkdir()
+    deep = tmp_path / ("d" * 80)
+    deep.mkdir()
+    far = launch_tmp(deep)
+    try:
+        assert far.is_dir() and len(os.fsencode(far)) <= TMPDIR_BYTES and not far.is_relative_to(deep)
+    finally:
+        shutil.rmtree(far)
+    inside = tmp_path / "run" / "tmp"
+    if len(os.fsencode(inside)) <= TMPDIR_BYTES:  # pytest's folder is short enough here
+        assert launch_tmp(tmp_path / "run") == inside and inside.is_dir()
