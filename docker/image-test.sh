@@ -201,11 +201,23 @@ test_grade_in_containers() {
     echo "SKIP: grading with --sandbox container needs podman (found $ENGINE)"
     return
   fi
-  say "a class graded with --sandbox container in $GRADER (a fork bomb and a memory bomb included)"
+  say "a class graded with --sandbox container in $STUDENT (a fork bomb, a memory bomb and a snoop included)"
   local class out t
   class=$(mktemp -d "$STATE/class.XXXXXX")
-  mkdir -p "$class/sub/alice" "$class/sub/forkbomb" "$class/sub/membomb"
+  mkdir -p "$class/sub/alice" "$class/sub/forkbomb" "$class/sub/membomb" "$class/sub/snoop"
   cp solutions/exercise1.py "$class/sub/alice/exercise1.py"
+  { cat solutions/exercise1.py; cat <<'EOF'
+
+import glob as _glob
+import os as _os
+
+_SEEN = [p for p in ("/autograder", "/opt/labkit/src") if _os.path.exists(p)]
+_SEEN += _glob.glob("/opt/labkit/**/solutions/*.py", recursive=True)[:3]  # a wheel or a checkout inside
+if _SEEN:  # a worker that can read the solutions: this submission would copy them; here it gives itself away
+    def pick_device(prefer="cuda"):
+        raise RuntimeError(f"the worker can read {_SEEN}")
+EOF
+  } > "$class/sub/snoop/exercise1.py"
   { cat solutions/exercise1.py; cat <<'EOF'
 
 import os as _os
@@ -227,21 +239,22 @@ _blob = bytearray(b"x") * (12 << 30)  # 12 GB written, so it is really used: the
 EOF
   } > "$class/sub/membomb/exercise1.py"
   t=$(date +%s)
-  out=$(LABKIT_IMAGE="$GRADER" LABKIT_PODMAN_ARGS="$ENGINE_ARGS" \
+  out=$(LABKIT_IMAGE="$STUDENT" LABKIT_PODMAN_ARGS="$ENGINE_ARGS" \
         "$labkit" grade "$class/sub" --exercise exercise1 --sandbox container --out "$class/out" -j 2 2>&1) \
     || true
   echo "$out" | tail -n 15
-  say "graded 3 submissions in containers in $(elapsed "$t") s"
+  say "graded 4 submissions in containers in $(elapsed "$t") s"
   python3 - "$class/out" <<'EOF' || die "the class was not graded as expected in containers (see above)"
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 res = {p.stem: json.loads(p.read_text()) for p in (out / "students").glob("*.json")}
-assert set(res) == {"alice", "forkbomb", "membomb"}, sorted(res)
+assert set(res) == {"alice", "forkbomb", "membomb", "snoop"}, sorted(res)
 def score(r): return r.get("score", r.get("report", {}).get("score"))
 text = {k: json.dumps(v) for k, v in res.items()}
 assert all('"container"' in t for t in text.values()), "the reports do not say sandbox container"
-full = res["alice"]
-assert score(full) and score(full) == full.get("max_score", score(full)), f"alice: {score(full)}"
+for name in ("alice", "snoop"):  # the snoop finds no solutions in the student image, so it keeps full marks
+    full = res[name]
+    assert score(full) and score(full) == full.get("max_score", score(full)), f"{name}: {score(full)}"
 for bomb in ("forkbomb", "membomb"):
     assert not score(res[bomb]), f"{bomb} scored {score(res[bomb])}"
 print("graded in containers:", {k: score(v) for k, v in res.items()})

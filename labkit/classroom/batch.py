@@ -166,21 +166,29 @@ def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int 
             if on_progress:
                 on_progress(Progress(len(outcomes), len(entries), reused, outcome, time.monotonic() - started))
 
+    stop = threading.Event()  # set when the batch is interrupted: no thread takes another student
+
     def work() -> None:
         # one warm worker per job: torch imported once, huge pages to make its many forks cheaper
         with Worker(sandbox, preload=exercise.preload, huge_pages=True) as worker:
-            while True:
+            while not stop.is_set():
                 try:
                     entry = todo.get_nowait()
                 except queue.Empty:
                     return
-                finish(grade_entry(entry, exercise, worker, checks_dir, key, salt))
+                outcome = grade_entry(entry, exercise, worker, checks_dir, key, salt)
+                if not stop.is_set():  # a student graded while the batch stops may have lost its staged file
+                    finish(outcome)
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, min(jobs, todo.qsize())))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    except BaseException:  # Ctrl-C, SIGTERM: the workers unwind, nothing more is written
+        stop.set()
+        raise
     return sorted(outcomes, key=lambda o: o.student)
 
 

@@ -204,18 +204,20 @@ def read_salt(path: Path) -> str:
 
 
 def _grade_all(exercise_ids: list[str], root: Path, checks_dir: Path | None, worker: Any) -> dict[str, Any]:
-    salt = read_salt(root / "source" / SALT)
     """Grade each exercise's file, each copied alone into a fresh folder, with one shared worker."""
     from labkit.grading.attempt import attempt
     from labkit.grading.report import to_gradescope
+    from labkit.sandbox.modes import for_autograder
     from labkit.sandbox.worker import Worker
+
+    salt = read_salt(root / "source" / SALT)
 
     exercises = list({ex.id: ex for ex in map(resolve, exercise_ids)}.values())
     found = [find_submission(ex, root / "submission", alone=len(exercises) == 1) for ex in exercises]
     reports = []
     with ExitStack() as stack:
         if worker is None and any(f.path for f in found):
-            worker = stack.enter_context(Worker("auto", preload={m for ex in exercises for m in ex.preload}))
+            worker = stack.enter_context(Worker(for_autograder(), preload={m for ex in exercises for m in ex.preload}))
         for f in found:
             if f.path is None:
                 continue
@@ -232,11 +234,24 @@ def _grade_all(exercise_ids: list[str], root: Path, checks_dir: Path | None, wor
     return results
 
 
+def private(*folders: Path) -> None:
+    """As root (Gradescope runs us so), make the checks, the salt and the results unreadable to the worker's user."""
+    if os.geteuid() != 0:
+        return
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o700)
+        except OSError:
+            pass
+
+
 def run(exercise_ids: list[str], root: Path, *, checks_dir: Path | None = None, worker: Any = None) -> dict:
     """Grade a Gradescope submission under `root` and write root/results/results.json; never leave it missing."""
     start = time.monotonic()
     root = Path(root)
     path = root / "results" / "results.json"
+    private(root / "source", root / "results")
     try:  # first a placeholder: if the grader is killed (Gradescope's time limit), the student still learns why
         write_results(failure_results("it was stopped before it finished (the time limit?)"), path)
     except OSError as exc:

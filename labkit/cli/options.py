@@ -56,6 +56,8 @@ def data_dir_option(fn):
 
 
 def sandbox_option(fn):
-    return click.option("--sandbox", type=click.Choice(["auto", "bwrap", "container", "none"]), default="auto",
-                        show_default=True, help="Where submissions run: bubblewrap (auto: when it works here), the "
-                        "grader image (container, podman), or none; the report says which.")(fn)
+    return click.option("--sandbox", type=click.Choice(["auto", "bwrap", "container", "user", "none"]),
+                        default="auto", show_default=True,
+                        help="Where submissions run: bubblewrap (auto: when it works here), the student image "
+                        "(container, podman), as nobody without namespaces (user, as root), or none; the report "
+                        "says which.")(fn)

@@ -49,8 +49,9 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
                     worker.sandbox, data=exercise.data, only=sorted(only), reveal_hidden=the_plan.reveal)
     gpus = the_plan.gpus
     broken: str | None = syntax_error(student)  # once the file cannot be imported, the remaining checks say so
-    files = {student: worker.scratch.stage(student)}  # copies the sandbox can read; removed before the next student
+    files: dict[Path, Path] = {}  # copies the sandbox can read; removed before the next student
     try:
+        files[student] = worker.scratch.stage(student)
         for spec in the_plan.checks:
             if spec.needs_gpus > gpus:  # first: a broken file must not change the maximum score
                 result = _result(spec, "skipped", _("needs {n} GPU(s) (this machine has {have})").format(

@@ -41,6 +41,12 @@ def bwrap_works() -> str:
     return ""
 
 
+def drop_privileges() -> list[str]:
+    """The command prefix that runs a program as `nobody`, with no groups and no capabilities."""
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all"]
+
+
 def as_nobody() -> bool:
     """Drop to `nobody` inside the sandbox: only when we are root (a user's own uid is already unprivileged)."""
     return os.geteuid() == 0
@@ -89,8 +95,7 @@ def command(argv: list[str], *, inputs: Path, work: Path, gpus: bool = True) -> 
         args += ["--setenv", key, value]
     args += ["--chdir", str(work)]
     if as_nobody():
-        args += ["--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                 "--inh-caps=-all", "--bounding-set=-all"]
+        args += ["--", *drop_privileges()]
     else:
         args += ["--"]
     return args + argv

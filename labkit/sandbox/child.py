@@ -64,9 +64,9 @@ def main(ctl_fd: int, preload: Sequence[str] = (), huge_pages: bool = False) -> 
             _preload(pending)
             pending = []
         status = _wait_child(ctl, pid)
-        if status is None:  # the grader went away
+        if status is None:  # the grader went away: no need to tear torch down (~0.6 s)
             reaper.kill_tree(os.getpid())
-            return
+            os._exit(0)
         leftovers = reaper.kill_tree(os.getpid())
         env.wipe_private_tmp(keep=(job["workdir"], job["student"], job["checks"]))  # the next check starts clean
         ctl.send(json.dumps({"kind": "exited", "pid": pid, "status": status, "leftovers": leftovers}).encode())

@@ -1,4 +1,7 @@
-"""`--sandbox container`: the grading worker inside the grader image, where the kernel enforces the limits.
+"""`--sandbox container`: the grading worker inside the student image, where the kernel enforces the limits.
+
+The student image holds labkit and the exercises, never the solutions or Gradescope's /autograder (the grader
+image does): what the worker can reach, a submission can read.
 
 The worker runs in a podman (or docker) container with no network, a read-only
 root, a tmpfs for /tmp, a pids limit, a memory limit and a CPU quota, as a non-root
@@ -20,7 +23,7 @@ from pathlib import Path
 from labkit.sandbox import env
 
 IMAGE_ENV = "LABKIT_IMAGE"
-DEFAULT_IMAGE = "localhost/labkit:grader"
+DEFAULT_IMAGE = "localhost/labkit:student"  # no solutions, no /autograder: never the grader image
 STORAGE_ENV = "LABKIT_PODMAN_ARGS"  # e.g. "--root /var/lib/x --runroot /run/x --runtime runc" on odd hosts
 IMAGE_PYTHON = "/opt/labkit/bin/python"
 IMAGE_UID = 1000  # the image's unprivileged user
@@ -37,7 +40,7 @@ def tool() -> list[str]:
 
 
 def works() -> str:
-    """'' when podman can run the grader image here, else why not (and what to do)."""
+    """'' when podman can run the worker's image here, else why not (and what to do)."""
     if shutil.which("podman") is None and shutil.which("docker") is None:
         return "neither podman nor docker is installed"
     try:
@@ -45,7 +48,7 @@ def works() -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{engine()} does not answer: {exc}"
     if found.returncode != 0:
-        return f"the grader image {image()} is not built here (`make image`, or set {IMAGE_ENV})"
+        return f"the image {image()} is not built here (`make image`, or set {IMAGE_ENV})"
     return ""
 
 

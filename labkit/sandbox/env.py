@@ -14,6 +14,7 @@ ALLOWED = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ"
            "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 PRIVATE_TMP = "LABKIT_PRIVATE_TMP"  # "1" where /tmp and /dev/shm belong to the sandbox alone (bwrap, container)
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+SOCKET_ROOM = 70  # AF_UNIX paths end at 107 bytes: a DataLoader's socket below TMPDIR needs the rest
 
 
 def allowed(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -26,7 +27,10 @@ def allowed(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def for_check(workdir: str) -> dict[str, str]:
     """HOME, TMPDIR and the caches of one check: inside its own folder, which is removed after it."""
-    return {"HOME": workdir, "TMPDIR": os.path.join(workdir, "tmp"), "MPLCONFIGDIR": os.path.join(workdir, ".config"),
+    tmp = os.path.join(workdir, "tmp")
+    if len(tmp) > SOCKET_ROOM and os.environ.get(PRIVATE_TMP) == "1":
+        tmp = "/tmp"  # the sandbox's own, emptied after every check; a long path breaks AF_UNIX sockets below it
+    return {"HOME": workdir, "TMPDIR": tmp, "MPLCONFIGDIR": os.path.join(workdir, ".config"),
             "XDG_CONFIG_HOME": os.path.join(workdir, ".config"), "XDG_CACHE_HOME": os.path.join(workdir, ".cache")}
 
 

@@ -23,12 +23,12 @@ from collections.abc import Collection
 from pathlib import Path
 
 from labkit.paths import IMPORT_ROOT
-from labkit.sandbox import bwrap, container, reaper
-from labkit.sandbox.errors import SandboxError, WorkerFailed
+from labkit.sandbox import bwrap, container, env, reaper
+from labkit.sandbox.errors import WorkerFailed
+from labkit.sandbox.modes import choose
 from labkit.sandbox.scratch import Scratch
 from labkit.sandbox.session import START_SECONDS, Limits, Session
 
-MODES = ("auto", "bwrap", "container", "none")
 PROCESSES = 512  # RLIMIT_NPROC for a sandboxed uid: DDP checks need ~100 tasks (threads count), a fork bomb stops
 END_SECONDS = 1.0  # at most, a closed worker's time to kill its running check's processes itself
 THREAD_SECONDS = 5.0  # at exit, how long threads still grading (a class) get to unwind and close their workers
@@ -61,10 +61,10 @@ class Worker:
     def __init__(self, sandbox: str = "none", preload: Collection[str] = (), huge_pages: bool = False) -> None:
         self.preload = sorted(set(preload))  # modules the worker imports once for all its children (exercise.toml)
         self.huge_pages = huge_pages  # cheaper forks for ~0.6 s once: worth it for a class, not for one check
-        self.sandbox = choose(sandbox)  # "bwrap" or "none", what reports say
+        self.sandbox = choose(sandbox)  # "bwrap", "container", "user" or "none": what reports say
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
-        nobody = self.sandbox == "bwrap" and bwrap.as_nobody()
+        nobody = (self.sandbox == "bwrap" and bwrap.as_nobody()) or self.sandbox == "user"
         self.uid = bwrap.NOBODY if nobody else None  # the worker's own uid, when it has one
         owner = container.owner() if self.sandbox == "container" else self.uid
         self.container: str | None = None  # the running container's name
@@ -82,8 +82,10 @@ class Worker:
         try:
             argv = self._argv(child.fileno())
             log = tempfile.TemporaryFile()  # the worker's own stderr, shown if it fails to start
-            self.proc = subprocess.Popen(argv, pass_fds=(child.fileno(),), start_new_session=True,
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            clean = None if self.sandbox in ("bwrap", "container") else {  # those two set their own
+                **env.allowed(), "HOME": str(self.scratch.work), "TMPDIR": str(self.scratch.work)}
+            self.proc = subprocess.Popen(argv, pass_fds=(child.fileno(),), start_new_session=True, env=clean,
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.scratch.work)
         except BaseException:  # nothing half-started may stay: a worker that did start sees its socket close
             parent.close()
             if log is not None:
@@ -106,6 +108,8 @@ class Worker:
             code = container.bootstrap(path, self.preload, self.huge_pages)
             return container.command(code, inputs=self.scratch.inputs, work=self.scratch.work,
                                      container=self.container)
+        if self.sandbox == "user":  # no namespaces (Gradescope's image): an unprivileged uid, a clean environment
+            return bwrap.drop_privileges() + argv
         return argv
 
     def ready(self) -> None:
@@ -230,23 +234,6 @@ class Worker:
         except OSError:
             return None
         return json.loads(data) if data else None
-
-
-def choose(mode: str) -> str:
-    """The sandbox to use for `mode`: auto picks bwrap when it works; asking for bwrap where it cannot is an error."""
-    if mode not in MODES:
-        raise SandboxError(f"unknown sandbox {mode!r}: choose one of {', '.join(MODES)}")
-    if mode == "none":
-        return "none"
-    if mode == "container":
-        reason = container.works()
-        if reason:
-            raise SandboxError(f"--sandbox container: {reason}")
-        return "container"
-    reason = bwrap.bwrap_works()
-    if mode == "bwrap" and reason:
-        raise SandboxError(f"--sandbox bwrap: {reason}")
-    return "none" if reason else "bwrap"
 
 
 def _wait_childless(proc: subprocess.Popen | None, seconds: float) -> None:

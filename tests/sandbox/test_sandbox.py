@@ -10,8 +10,9 @@ import pytest
 
 from labkit.sandbox import bwrap
 from labkit.sandbox.errors import SandboxError
+from labkit.sandbox.modes import choose
 from labkit.sandbox.scratch import Scratch
-from labkit.sandbox.worker import Worker, choose
+from labkit.sandbox.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_bwrap = pytest.mark.skipif(bool(bwrap.bwrap_works()), reason=f"no bubblewrap sandbox here: "
@@ -85,7 +86,7 @@ def test_the_container_command_has_every_limit_and_mounts_only_the_worker_folder
     from labkit.sandbox import container
 
     monkeypatch.setenv(container.STORAGE_ENV, "--root /x/storage --runroot /x/run --runtime runc")
-    monkeypatch.setenv(container.IMAGE_ENV, "localhost/labkit:grader")
+    monkeypatch.delenv(container.IMAGE_ENV, raising=False)
     monkeypatch.setattr(container, "engine", lambda: "podman")
     run = container.command("print(1)", inputs=tmp_path / "in", work=tmp_path / "work", container="w1")
     assert run[:7] == ["podman", "--root", "/x/storage", "--runroot", "/x/run", "--runtime", "runc"]
@@ -95,7 +96,9 @@ def test_the_container_command_has_every_limit_and_mounts_only_the_worker_folder
     mounts = [run[i + 1] for i, a in enumerate(run) if a == "-v"]
     assert mounts == [f"{tmp_path / 'in'}:{tmp_path / 'in'}:ro", f"{tmp_path / 'work'}:{tmp_path / 'work'}:rw"]
     assert "--user" in run or "--userns=keep-id" in run
-    assert run[-4:] == ["localhost/labkit:grader", "-I", "-c", "print(1)"]
+    # the student image by default: the grader image holds the solutions, and the worker must never reach them
+    assert run[-4:] == ["localhost/labkit:student", "-I", "-c", "print(1)"]
+    assert "LABKIT_PRIVATE_TMP=1" in run  # its /tmp and /dev/shm are its own: emptied after every check
 
 
 def test_the_control_socket_is_one_shot():
