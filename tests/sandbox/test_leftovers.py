@@ -205,9 +205,13 @@ def test_kill_tree_kills_a_process_that_keeps_forking_and_exiting():
 def test_folders_a_check_locked_are_removed_by_their_owner():
     base = Path(tempfile.mkdtemp(prefix="labkit-test-", dir="/tmp"))  # nobody must reach it: not under tmp_path
     base.chmod(0o777)
+    # a copy of the package nobody can read: CI's checkout lies below a private (0700) folder
+    shutil.copytree(ROOT / "labkit", base / "pkg" / "labkit", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in (base / "pkg", *(p for p in (base / "pkg").rglob("*") if p.is_dir())):
+        folder.chmod(0o755)
     code = f"""
 import os, sys
-sys.path.insert(0, {str(ROOT)!r})
+sys.path.insert(0, {str(base / "pkg")!r})
 from pathlib import Path
 from labkit.sandbox.scratch import remove_tree
 top = Path({str(base)!r}) / "scratch"
