@@ -115,6 +115,9 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
              limits: Limits) -> tuple[CheckResult, bool]:
     """One check in a fresh child; also says whether the student's file failed to import."""
     check_seed = seed_for(f"{exercise.id}.{spec.name}", str(seed))
+    # the child's own seed is a one-way function of the check's: knowing it, a submission cannot redraw the
+    # check's inputs (sub.rng) and replay the check to learn the expected answers
+    child_seed = seed_for("child", str(check_seed))
     workdir = worker.scratch.workdir("check-")  # no check name reaches the child: it cannot tell which one runs
     if spec.timeout:  # a slow check gets CPU time in proportion to its own wall-clock limit
         limits = replace(limits, cpu_seconds=max(limits.cpu_seconds, int(spec.timeout * 4)))
@@ -123,7 +126,7 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
 
     def attempt() -> str:
         opened.append(worker.session(student=student, checks=probes, module=exercise.id, workdir=workdir,
-                                     limits=limits, seed=check_seed))
+                                     limits=limits, seed=child_seed))
         opened[0].open()
         sub = Submission(opened[0], check_seed, workdir, gpus, spec.timeout)
         spec.fn(sub)

@@ -16,7 +16,8 @@ MARKERS = ("/tmp/labkit-isolation-marker", "/dev/shm/labkit-isolation-marker")
 SPY = '''
 import os
 _rc = os.path.join(os.path.expanduser("~"), ".config", "matplotlib", "matplotlibrc")
-print("VIEW", repr({"env": dict(os.environ), "cwd": os.getcwd(),
+import torch
+print("VIEW", repr({"env": dict(os.environ), "cwd": os.getcwd(), "seed": torch.initial_seed(),
                     "seen": [p for p in MARKERS + (_rc,) if os.path.exists(p)]}))
 for _p in MARKERS:  # what a prankster leaves for the next check, or the next student
     try:
@@ -63,6 +64,8 @@ def test_the_child_sees_an_allowlisted_environment_and_no_check_name(spied):
         assert view["env"]["HOME"] == view["cwd"] and view["env"]["TMPDIR"].startswith(view["cwd"]), view["env"]
         assert view["env"]["MPLCONFIGDIR"].startswith(view["cwd"])
     assert len({v["cwd"] for v in seen.values()}) == len(seen)  # a folder of its own per check
+    for check, view in seen.items():  # the child's seed does not give away the one the check draws its inputs from
+        assert view["seed"] != seed_for(f"exercise99.{check}", str(report.seed)), check
 
 
 def test_nothing_one_check_leaves_reaches_the_next(spied):
