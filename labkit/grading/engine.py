@@ -139,6 +139,7 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
         if opened:
             output = opened[0].close()
         shutil.rmtree(workdir, ignore_errors=True)
+        worker.scratch.sweep()  # and whatever the check planted beside its folder, for the next one to find
     if opened and opened[0].notes:  # the grader had to step in: say so, whatever the verdict
         message = "\n".join(filter(None, [message, *(f"(labkit {n})" for n in opened[0].notes)]))
     result = _result(spec, status, message)

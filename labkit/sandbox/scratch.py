@@ -51,6 +51,15 @@ class Scratch:
             os.chown(path, self.owner, self.owner)
         return path
 
+    def sweep(self) -> None:
+        """Between checks: remove whatever a check left in `work` beside its own folder (files, links, folders),
+        so nothing one student's code plants there reaches the next check or the next student."""
+        for entry in list(self.work.iterdir()):
+            if entry.is_symlink() or not entry.is_dir():
+                entry.unlink(missing_ok=True)
+            elif not entry.name.startswith(".ctl-"):  # a container's control socket lives there while it starts
+                remove_tree(entry)
+
     def remove(self) -> None:
         """Remove every file, those a check made read-only included; kept for the exit handler if that fails."""
         if remove_tree(self.root):

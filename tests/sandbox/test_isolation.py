@@ -19,6 +19,14 @@ _rc = os.path.join(os.path.expanduser("~"), ".config", "matplotlib", "matplotlib
 import torch
 print("VIEW", repr({"env": dict(os.environ), "cwd": os.getcwd(), "seed": torch.initial_seed(),
                     "seen": [p for p in MARKERS + (_rc,) if os.path.exists(p)]}))
+_beside = os.path.join(os.path.dirname(os.getcwd()), "planted.txt")  # beside this check's own folder
+SEEN_BESIDE = os.path.exists(_beside)
+print("BESIDE", SEEN_BESIDE)
+try:
+    with open(_beside, "w") as _f:
+        _f.write("left behind")
+except OSError:
+    pass
 for _p in MARKERS:  # what a prankster leaves for the next check, or the next student
     try:
         with open(_p, "w") as _f:
@@ -69,7 +77,9 @@ def test_the_child_sees_an_allowlisted_environment_and_no_check_name(spied):
 
 
 def test_nothing_one_check_leaves_reaches_the_next(spied):
-    _, seen, sandbox = spied
+    report, seen, sandbox = spied
+    beside = [line for r in report.results for line in r.output.splitlines() if line.startswith("BESIDE")]
+    assert len(beside) >= 4 and set(beside) == {"BESIDE False"}, beside  # swept between checks
     later = [v["seen"] for v in list(seen.values())[1:]]
     assert all(not any(p.endswith("matplotlibrc") for p in s) for s in later), later  # a fresh HOME each check
     if sandbox == "bwrap":  # /tmp and /dev/shm are the sandbox's own there, emptied after every check
