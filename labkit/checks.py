@@ -1,7 +1,8 @@
 """The check registry and the assertion helpers exercises' checks.py files use.
 
-A *check* runs in the grader's process and judges data; a *probe* runs in the
-sandboxed child next to the student's module and returns plain data.
+A *check* runs in the grader's process and judges data. What it needs done in the
+sandboxed child is a program of labkit's generic recipes (labkit.recipe), run with
+`sub.run(program)`: no checks file is ever imported beside the student's code.
 """
 
 from __future__ import annotations
@@ -74,16 +75,14 @@ def check(points: int, title: str, *, needs_gpus: int = 0, hint: str | None = No
 
 
 def probe(fn: Callable) -> Callable:
-    """Declare trusted code that runs in the child as `fn(module, *args)` and returns plain data."""
-    fn.__labkit_probe__ = True
-    return fn
+    """Removed: trusted code beside the student's is code the student can call. See docs/migrating-probes.md."""
+    raise TypeError(f"@probe ({fn.__name__}) was removed in labkit 0.3: the child no longer imports checks files. "
+                    "Rewrite it as a program of recipes run with sub.run(...); see docs/migrating-probes.md")
 
 
-def collect(namespace: dict[str, Any]) -> tuple[list[CheckSpec], dict[str, Callable]]:
-    """The checks (in definition order) and probes defined in a checks module's namespace."""
-    checks = [v.__labkit_check__ for v in namespace.values() if hasattr(v, "__labkit_check__")]
-    probes = {k: v for k, v in namespace.items() if getattr(v, "__labkit_probe__", False)}
-    return checks, probes
+def collect(namespace: dict[str, Any]) -> list[CheckSpec]:
+    """The checks defined in a checks module's namespace, in definition order."""
+    return [v.__labkit_check__ for v in namespace.values() if hasattr(v, "__labkit_check__")]
 
 
 # --- assertion helpers (parent side) ---------------------------------------------------

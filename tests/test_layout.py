@@ -14,7 +14,7 @@ from labkit import paths
 PACKAGE = Path(labkit.__file__).resolve().parent
 # Dependencies go one way (DESIGN.md): a module imports its own package or a lower floor, never a neighbour
 # on its own floor or anything above. Nothing imports cli.
-FLOORS = {"paths": 0, "files": 0, "text": 0, "__init__": 0, "checks": 1, "i18n": 1,
+FLOORS = {"paths": 0, "files": 0, "text": 0, "__init__": 0, "recipe": 0, "checks": 1, "i18n": 1, "inputs": 1,
           "course": 2, "sandbox": 2, "lab": 2, "grading": 3, "classroom": 4, "authoring": 4, "cli": 5, "__main__": 6}
 STRING_NAME = re.compile(r"\blabkit(?:\.[a-z_]+)+(?!\w)")
 FILE_NAMES = {"labkit.toml", "labkit.po"}  # a workspace marker and the translations, not modules
@@ -113,16 +113,16 @@ def _resolves(name: str) -> bool:
 
 
 def test_exercises_checks_use_only_the_check_api_and_the_lab():
-    allowed = ("labkit.checks", "labkit.lab", "labkit.i18n")
+    allowed = ("labkit.checks", "labkit.recipe", "labkit.inputs", "labkit.lab", "labkit.i18n")
     root = paths.exercises_root()
     for checks in sorted(root.glob("*/checks.py")):
         for target in imports(checks, ""):
             assert target.startswith(allowed), f"{checks}: imports {target}"
 
 
-def test_the_sandbox_binds_the_package_and_the_exercises_where_paths_says():
+def test_the_sandbox_binds_the_package_but_never_the_exercises_or_solutions():
     from labkit.sandbox import bwrap
 
     seen = bwrap.visible_paths()
-    assert paths.PACKAGE in seen and paths.exercises_root().resolve() in seen
+    assert paths.PACKAGE in seen and paths.exercises_root().resolve() not in seen  # no checks file to replay
     assert paths.solutions_root() not in seen and paths.IMPORT_ROOT not in seen  # never the checkout itself

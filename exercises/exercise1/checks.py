@@ -8,17 +8,17 @@ import random
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
-from labkit.checks import check, expect, expect_equal, fail, probe
+from labkit.checks import check, expect, expect_equal, fail
+from labkit.inputs import build
+from labkit.recipe import Program, dataset, module, ref
 
-# References taken when the checks module is imported, before the student's module is.
-TENSOR, MODULE, LOADER = torch.Tensor, nn.Module, DataLoader
+TENSOR = torch.Tensor
 CPU = torch.device("cpu")
 Batch = collections.namedtuple("Batch", ["inputs", "targets", "info"])
 
 
-# --- inputs, built the same way in the grader and in the child -------------------------
+# --- inputs: built here, sent to the child as data or as recipes ----------------------
 
 def make_tree(seed: int | None) -> dict:
     """A nested batch: the fixed one for None, else a random one drawn from `seed`."""
@@ -47,30 +47,15 @@ def make_tree(seed: int | None) -> dict:
     return {"x": torch.randn(rng.randint(1, 8), 5, generator=g), "rest": node(1), "more": [node(2), node(2)]}
 
 
-def make_model(seed: int | None) -> nn.Module:
+def model_recipe(seed: int | None) -> dict:
     """A small net with parameters and buffers (BatchNorm's running stats, a persistent and a non-persistent one)."""
     rng = random.Random(seed)
     a, b, c = (5, 8, 2) if seed is None else (rng.randint(2, 9), rng.randint(2, 9), rng.randint(1, 9))
-    net = nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU(), nn.Linear(b, c))
+    layers = [["Linear", a, b], ["BatchNorm1d", b], ["ReLU"], ["Linear", b, c]]
     if seed is not None and rng.random() < 0.5:
-        net.append(nn.LayerNorm(c))
-    net.register_buffer("scale", torch.ones(c))
-    net[1].register_buffer("seen", torch.zeros(1), persistent=False)
-    return net
-
-
-class RandomDataset(Dataset):
-    """The tutorial's RandomDataset (`size` features per sample); column 0 holds each sample's index."""
-
-    def __init__(self, size: int, length: int) -> None:
-        self.data = torch.randn(length, size)
-        self.data[:, 0] = torch.arange(length)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.data[index]
-
-    def __len__(self) -> int:
-        return len(self.data)
+        layers.append(["LayerNorm", c])
+    return module(layers, seed=seed or 0, buffers=[["", "scale", torch.ones(c), True],
+                                                   ["1", "seen", torch.zeros(1), False]])
 
 
 def walk(obj: object, path: str = "obj") -> list[tuple[str, object]]:
@@ -125,59 +110,21 @@ def moved(rows: list[list], device: str) -> list[list]:
     return [[p, k, [device, *d[1:]] if k == "Tensor" else d] for p, k, d in rows]
 
 
-# --- probes (run in the child, next to the student's module) ---------------------------
-
-@probe
-def pick_without_cuda(mod, *args):
-    """pick_device(*args) with CUDA hidden, as on a machine without a GPU."""
-    cuda, env = torch.cuda, os.environ.get("CUDA_VISIBLE_DEVICES")
-    saved = cuda.is_available, cuda.device_count
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # read when CUDA initialises; the worker never initialised it
-    cuda.is_available, cuda.device_count = (lambda: False), (lambda: 0)
-    try:
-        return mod.pick_device(*args)
-    finally:
-        cuda.is_available, cuda.device_count = saved
-        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-        if env is not None:
-            os.environ["CUDA_VISIBLE_DEVICES"] = env
+def to_device_run(sub, seed: int | None, device: object) -> tuple[dict, dict]:
+    """to_device(tree, device) in the child: (what it returned, the call's record: the caller's tree after it)."""
+    got = sub.run(Program().call("to_device", make_tree(seed), device, save="out", keep_args=True).report("out"))
+    return got["values"]["out"], got["steps"][0]
 
 
-@probe
-def to_device_report(mod, seed, device):
-    """to_device(tree, device): the result's rows and tensors; the caller's rows, tensors and replaced slots."""
-    tree = make_tree(seed)
-    ids = {p: id(v) for p, v in walk(tree)}
-    out = mod.to_device(tree, device)
-    return {"rows": describe(out), "tensors": tensors_of(out), "caller_rows": describe(tree),
-            "caller_tensors": tensors_of(tree), "changed": [p for p, v in walk(tree) if ids.get(p) != id(v)]}
+def loader_run(sub, length: int, batch_size: int, device: object, batches: bool) -> dict:
+    """make_loader on a dataset whose rows carry their index: the loader's settings and one epoch's batches."""
+    prog = Program().let("ds", dataset("indexed", length=length)).call("make_loader", ref("ds"), batch_size, device,
+                                                                       save="loader")
+    return sub.run(prog.report("loader", "batches" if batches else "loader"))["values"]["loader"]
 
 
-@probe
-def placed_model(mod, seed, device):
-    """Where place_model(net, device) left every parameter and buffer."""
-    out = mod.place_model(make_model(seed), device)
-    if not isinstance(out, MODULE):
-        return {"type": type(out).__name__}
-    return {"type": "Module", "params": [[n, str(p.device)] for n, p in out.named_parameters()],
-            "buffers": [[n, str(b.device)] for n, b in out.named_buffers()]}
-
-
-@probe
-def loader_facts(mod, length, batch_size, device, iterate):
-    """The DataLoader's settings and, when asked, the batch sizes and sample order of one epoch."""
-    ds = RandomDataset(5, length)
-    loader = mod.make_loader(ds, batch_size, device)
-    if not isinstance(loader, LOADER):
-        return {"type": type(loader).__name__}
-    facts = {"type": "DataLoader", "batch_size": loader.batch_size, "pin_memory": loader.pin_memory,
-             "sampler": type(loader.sampler).__name__, "same_dataset": loader.dataset is ds}
-    if iterate:
-        batches = list(loader)
-        facts["sizes"] = [len(b) for b in batches]
-        facts["order"] = [int(i) for b in batches for i in b[:, 0].tolist()]
-        facts["pinned"] = all(b.is_pinned() for b in batches) if torch.cuda.is_available() else None
-    return facts
+def path_text(path: list) -> str:
+    return "obj" + "".join(f"[{p!r}]" for p in path)
 
 
 # --- checks (run in the grader) --------------------------------------------------------
@@ -188,7 +135,8 @@ def loader_facts(mod, length, batch_size, device, iterate):
        hint_zh="除非 prefer == 'cuda' 且 torch.cuda.is_available()，否则返回 torch.device('cpu')")
 def picks_cpu(sub):
     for args in [(), ("cuda",)]:
-        got, call = sub.probe("pick_without_cuda", *args), f"pick_device({', '.join(map(repr, args))})"
+        got = sub.run(Program().call("pick_device", *args, save="d", hide_cuda=True).report("d"))["values"]["d"]
+        call = f"pick_device({', '.join(map(repr, args))})"
         expect(not isinstance(got, str), f"{call} returned the string {got!r}: return a torch.device")
         expect_equal(got, CPU, f"{call} without a usable GPU")
     expect_equal(sub.call("pick_device", "cpu"), CPU, "pick_device('cpu') (the CPU when asked for it, GPU or not)")
@@ -203,8 +151,8 @@ def picks_cpu(sub):
 def to_device_moves(sub):
     seeds = [None, sub.rng.randrange(1 << 30), sub.rng.randrange(1 << 30)]
     for seed, device in zip(seeds, ["meta", torch.device("meta"), "meta"], strict=True):
-        got = sub.probe("to_device_report", seed, device)
-        compare_trees(got["rows"], moved(describe(make_tree(seed)), "meta"))
+        out, _record = to_device_run(sub, seed, device)
+        compare_trees(describe(out), moved(describe(make_tree(seed)), "meta"))
 
 
 @check(points=2, title="to_device leaves the caller's objects alone",
@@ -214,12 +162,14 @@ def to_device_moves(sub):
        hint_zh="构建新的容器，并使用 .to() 返回的张量；绝不要对调用方的 dict 或 list 赋值，也绝不要原地移动张量")
 def to_device_copies(sub):
     for seed in [None, sub.rng.randrange(1 << 30)]:
-        got, want = sub.probe("to_device_report", seed, "meta"), make_tree(seed)
-        expect(not got["changed"], f"the caller's {got['changed'][0] if got['changed'] else ''} was replaced: "
+        (_out, record), want = to_device_run(sub, seed, "meta"), make_tree(seed)
+        replaced = [p for p in record["replaced"] if p and p[0] == 0]  # inside the tree (argument 0)
+        expect(not replaced, f"the caller's {path_text(replaced[0][1:]) if replaced else ''} was replaced: "
                "to_device must not mutate its input; build a new container and return it")
-        for g, w in zip(got["caller_rows"], describe(want), strict=False):
+        caller = record["args_after"][0]
+        for g, w in zip(describe(caller), describe(want), strict=False):
             expect(g == w, f"the caller's {w[0]} changed to {g[1]} {g[2]}: to_device must not mutate its input")
-        for g, w in zip(got["caller_tensors"], tensors_of(want), strict=True):
+        for g, w in zip(tensors_of(caller), tensors_of(want), strict=True):
             expect(g.device == CPU and torch.equal(g, w), "a tensor the caller passed in changed its values or "
                    "device: move copies (t.to(device)), not the caller's tensors")
 
@@ -230,23 +180,26 @@ def to_device_copies(sub):
        hint_zh="nn.Module.to(device) 会移动参数和缓冲区（BatchNorm 的 running_mean），并返回模块本身")
 def places_model(sub):
     for seed, device in [(None, "meta"), (sub.rng.randrange(1 << 30), torch.device("meta"))]:
-        got = sub.probe("placed_model", seed, device)
-        expect(got["type"] == "Module", f"place_model returned {got['type']}, not the model: return it "
+        prog = Program().call("place_model", model_recipe(seed), device, save="net")
+        got = sub.run(prog.report("net", "module_shapes"))["values"]["net"]
+        expect(got.get("report") == "module", f"place_model returned {got['name']}, not the model: return it "
                "(model.to(device) returns the module itself)")
-        net = make_model(seed)
+        net = build(model_recipe(seed))
         expect_equal([n for n, _ in got["params"]], [n for n, _ in net.named_parameters()], "the parameters' names")
-        expect_equal([n for n, _ in got["buffers"]], [n for n, _ in net.named_buffers()], "the buffers' names")
-        off = {kind: [n for n, d in got[kind] if d != "meta"] for kind in ("params", "buffers")}
+        expect_equal([n for n, *_ in got["buffers"]], [n for n, _ in net.named_buffers()], "the buffers' names")
+        off = {kind: [n for n, t, *_ in got[kind] if t["device"] != "meta"] for kind in ("params", "buffers")}
         expect(not off["params"], f"parameters {', '.join(off['params'])} are not on meta")
         expect(not off["buffers"], f"buffers {', '.join(off['buffers'])} are not on meta: moving parameters one by "
                "one misses buffers such as BatchNorm's running_mean; model.to(device) moves both")
 
 
 def expect_loader(facts: dict, call: str, batch_size: int) -> None:
-    expect(facts["type"] == "DataLoader", f"{call} returned {facts['type']}, expected a torch DataLoader")
-    expect(facts["same_dataset"], f"{call}: the loader should read the dataset it was given")
+    expect(facts["type"] == "torch.utils.data.dataloader.DataLoader" and facts["torch"],
+           f"{call} returned {facts['name']}, expected a torch DataLoader")
+    expect(facts["dataset_is"] == ["ds"], f"{call}: the loader should read the dataset it was given")
     expect_equal(facts["batch_size"], batch_size, f"{call}: batch_size")
-    expect(facts["sampler"] == "RandomSampler", f"{call} does not shuffle (its sampler is {facts['sampler']}): "
+    sampler = facts["sampler"].rsplit(".", 1)[-1]
+    expect(sampler == "RandomSampler", f"{call} does not shuffle (its sampler is {sampler}): "
            "pass shuffle=True so that every epoch sees the samples in a new order")
 
 
@@ -259,13 +212,17 @@ def loader_for_cpu(sub):
     cases = [(100, 30, "cpu"), (sub.rng.randint(20, 200), sub.rng.randint(1, 64), CPU)]
     for length, bs, device in cases:
         call = f"make_loader(dataset of {length}, {bs}, {device!r})"
-        facts = sub.probe("loader_facts", length, bs, device, True)
+        facts = loader_run(sub, length, bs, device, True)
         expect_loader(facts, call, bs)
+        batches = [b for b, _pinned in facts["batches"]]
+        expect(all(isinstance(b, TENSOR) and b.dim() == 2 for b in batches),
+               f"{call}: each batch should be one tensor of rows (the dataset's samples stacked)")
+        sizes, order = [len(b) for b in batches], [int(i) for b in batches for i in b[:, 0].tolist()]
         expect(facts["pin_memory"] is False, f"{call} has pin_memory={facts['pin_memory']!r}: pinned (page-locked) "
                "memory only speeds up copies to a GPU; for the CPU it just wastes memory")
-        expect_equal(facts["sizes"], [len(c) for c in torch.arange(length).split(bs)], f"{call}: batch sizes")
-        expect(sorted(facts["order"]) == list(range(length)), f"{call}: one epoch should see every sample once")
-        expect(facts["order"] != list(range(length)), f"{call}: one epoch came out in dataset order; shuffle it")
+        expect_equal(sizes, [len(c) for c in torch.arange(length).split(bs)], f"{call}: batch sizes")
+        expect(sorted(order) == list(range(length)), f"{call}: one epoch should see every sample once")
+        expect(order != list(range(length)), f"{call}: one epoch came out in dataset order; shuffle it")
 
 
 @check(points=1, title="make_loader pins memory for a CUDA device",
@@ -278,7 +235,7 @@ def loader_for_cuda(sub):
     bs = sub.rng.randint(2, 64)
     for device in ["cuda", torch.device("cuda", 0), f"cuda:{sub.rng.randint(0, 3)}"]:
         call = f"make_loader(dataset, {bs}, {device!r})"
-        facts = sub.probe("loader_facts", 100, bs, device, False)
+        facts = loader_run(sub, 100, bs, device, False)
         expect_loader(facts, call, bs)
         expect(facts["pin_memory"] is True, f"{call} has pin_memory={facts['pin_memory']!r}: pin batches headed for "
                "a GPU (async copies); decide from the device argument, not from whether this machine has a GPU")
@@ -293,25 +250,22 @@ def picks_cuda(sub):
     expect_equal(sub.call("pick_device", "cpu"), CPU, "pick_device('cpu') on a GPU machine")
 
 
-@probe
-def gpu_round_trip(mod, seed):
-    """to_device/place_model/make_loader on cuda:0 for real: devices, values and pinning."""
-    tree = mod.to_device(make_tree(seed), "cuda:0")
-    torch.cuda.synchronize()
-    net = mod.place_model(make_model(seed), torch.device("cuda", 0))
-    return {"rows": describe(tree), "tensors": tensors_of(tree), "loader": loader_facts(mod, 100, 30, "cuda:0", True),
-            "model": sorted({str(t.device) for t in [*net.parameters(), *net.buffers()]})}
-
-
 @check(points=2, title="real copies to cuda:0, pinned batches", needs_gpus=1,
        hint="t.to(device, non_blocking=True) from pinned memory; DataLoader(..., pin_memory=True) for CUDA",
        title_zh="真正拷贝到 cuda:0，批量位于固定内存中",
        hint_zh="从固定内存执行 t.to(device, non_blocking=True)；对 CUDA 使用 DataLoader(..., pin_memory=True)")
 def gpu_copies(sub):
     seed = sub.rng.randrange(1 << 30)
-    got, want = sub.probe("gpu_round_trip", seed), make_tree(seed)
-    compare_trees(got["rows"], moved(describe(want), "cuda:0"))
-    for g, w in zip(got["tensors"], tensors_of(want), strict=True):
+    prog = Program().call("to_device", make_tree(seed), "cuda:0", save="tree")
+    prog.call("place_model", model_recipe(seed), torch.device("cuda", 0), save="net")
+    prog.let("ds", dataset("indexed", length=100)).call("make_loader", ref("ds"), 30, "cuda:0", save="loader")
+    prog.report("tree").report("tree", "devices", key="tree_devices").report("net", "module_shapes").report("loader", "batches")
+    got, want = sub.run(prog)["values"], make_tree(seed)
+    compare_trees(describe(got["tree"]), describe(want))  # tensors travel back on the CPU; devices are reported
+    off = [path_text(p) for p, where in got["tree_devices"] if where != "cuda:0"]
+    expect(not off, f"{', '.join(off[:3])} {'is' if len(off) == 1 else 'are'} not on cuda:0 after to_device")
+    for g, w in zip(tensors_of(got["tree"]), tensors_of(want), strict=True):
         expect(torch.equal(g, w), "a tensor copied to cuda:0 holds different values: synchronise before reading")
-    expect_equal(got["model"], ["cuda:0"], "the devices of the placed model's parameters and buffers")
-    expect(got["loader"]["pinned"] is True, "the batches of make_loader(..., 'cuda:0') are not pinned")
+    expect_equal(got["net"]["devices"], ["cuda:0"], "the devices of the placed model's parameters and buffers")
+    pinned = [p for _b, p in got["loader"]["batches"]]
+    expect(pinned and all(p is True for p in pinned), "the batches of make_loader(..., 'cuda:0') are not pinned")

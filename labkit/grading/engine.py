@@ -14,7 +14,7 @@ from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, StudentErr
 from labkit.course.catalog import Exercise
 from labkit.files import sha256_of
 from labkit.grading.messages import import_message, student_error_message, syntax_error
-from labkit.grading.plan import plan, probes_file
+from labkit.grading.plan import plan
 from labkit.grading.results import CheckResult, Report
 from labkit.grading.submission import Submission
 from labkit.i18n import _, language
@@ -61,15 +61,8 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
             else:
                 if not worker.alive():
                     worker.start()
-                probes = probes_file(spec, exercise)
-                if probes not in files:  # a read-only copy inside the sandbox's view
-                    files[probes] = worker.scratch.stage(probes)
-                try:
-                    result, import_failed = _run_one(worker, spec, exercise, files[student], files[probes],
-                                                     report.seed, gpus, the_plan.limits)
-                finally:
-                    if probes != exercise.checks_file.resolve():  # an instructor's probes: only for their check
-                        worker.scratch.unstage(files.pop(probes))
+                result, import_failed = _run_one(worker, spec, exercise, files[student], report.seed, gpus,
+                                                 the_plan.limits)
                 if import_failed:
                     broken = result.message
             report.results.append(result)
@@ -111,7 +104,7 @@ def judge(attempt: Callable[[], str]) -> tuple[str, str, bool]:
         return "error", _grader_error(exc), False
 
 
-def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path, probes: Path, seed: int, gpus: int,
+def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path, seed: int, gpus: int,
              limits: Limits) -> tuple[CheckResult, bool]:
     """One check in a fresh child; also says whether the student's file failed to import."""
     check_seed = seed_for(f"{exercise.id}.{spec.name}", str(seed))
@@ -125,7 +118,7 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
     opened: list[Session] = []
 
     def attempt() -> str:
-        opened.append(worker.session(student=student, checks=probes, module=exercise.id, workdir=workdir,
+        opened.append(worker.session(student=student, module=exercise.id, workdir=workdir,
                                      limits=limits, seed=child_seed))
         opened[0].open()
         sub = Submission(opened[0], check_seed, workdir, gpus, spec.timeout)

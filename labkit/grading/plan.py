@@ -51,7 +51,7 @@ def plan(exercise: Exercise, *, gpus: int, only: Collection[str] = (), checks_di
 def load_checks(exercise: Exercise) -> tuple[list[CheckSpec], ModuleType]:
     """Import an exercise's checks.py in the grader (trusted code) and list its checks."""
     module = import_path(exercise.checks_file, f"labkit_checks_{exercise.id}")
-    return collect(vars(module))[0], module
+    return collect(vars(module)), module
 
 
 def instructor_checks(exercise_id: str, builtin: list[CheckSpec],
@@ -63,7 +63,7 @@ def instructor_checks(exercise_id: str, builtin: list[CheckSpec],
     added: list[CheckSpec] = []
     if (folder / "checks.py").is_file():
         module = import_path(folder / "checks.py", f"labkit_hidden_checks_{exercise_id}")
-        added = [replace(c, hidden=True) for c in collect(vars(module))[0]]  # hidden unless listed visible
+        added = [replace(c, hidden=True) for c in collect(vars(module))]  # hidden unless listed visible
     names = [c.name for c in builtin + added]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
@@ -82,15 +82,3 @@ def limits_for(exercise: Exercise, gpus: int, scale: float = 1.0) -> Limits:
     return Limits(call_seconds=call, import_seconds=exercise.import_seconds * scale,
                   cpu_seconds=int(max(60, call * 4)),
                   memory_bytes=None if gpus else exercise.memory_mb << 20)
-
-
-def probes_file(spec: CheckSpec, exercise: Exercise) -> Path:
-    """The checks file the child imports for `spec`: an instructor's file only when it has probes of its own.
-
-    The child runs the student's code, so whatever it imports the submission can read: a hidden check
-    that only calls the student's functions keeps its file out of the sandbox altogether.
-    """
-    own = Path(spec.fn.__code__.co_filename).resolve()
-    if own != exercise.checks_file.resolve() and not collect(spec.fn.__globals__)[1]:  # its module's probes
-        return exercise.checks_file.resolve()
-    return own

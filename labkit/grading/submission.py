@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from labkit.checks import StudentError
@@ -11,7 +12,7 @@ from labkit.sandbox.session import Session
 
 
 class Submission:
-    """What a check sees: `call` and `probe` in the child, seeded randomness, a scratch folder."""
+    """What a check sees: `call` and `run` in the child, seeded randomness, a scratch folder."""
 
     def __init__(self, session: Session, seed: int, workdir: Path, gpus: int, timeout: float | None):
         self._session, self.seed, self.workdir, self.gpus = session, seed, workdir, gpus
@@ -33,9 +34,14 @@ class Submission:
         """The student's `name(*args, **kwargs)`, run in the child; its value comes back as plain data."""
         return self._session.call(name, *args, timeout=self._timeout, **kwargs)
 
-    def probe(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """The trusted probe `name(module, *args, **kwargs)`, run in the child."""
-        return self._session.probe(name, *args, timeout=self._timeout, **kwargs)
+    def run(self, program: Any, *, gate: Callable[[int], float] | None = None) -> dict:
+        """Carry out a labkit.recipe.Program in the child: {"values": reports by name, "steps": records, "gates"}.
+
+        `gate(n)` is how long (seconds) the grader holds the n-th call of the program's gate; "gates" holds the
+        grader's own (arrived, released) clock readings for each.
+        """
+        data = program.to_data() if hasattr(program, "to_data") else program
+        return self._session.run(data, timeout=self._timeout, gate=gate)
 
     def raises(self, name: str, *args: Any, **kwargs: Any) -> StudentError | None:
         """The exception the student's `name(...)` raised, or None when it returned."""

@@ -15,11 +15,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import TensorDataset
 
+from labkit.inputs import CLASSES, PATTERN_SEED, SIDE, prototypes, synthetic  # noqa: F401  (one home: inputs)
+
 ENV = "LABKIT_DATA"
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-CLASSES = 10
-SIDE = 28
-PATTERN_SEED = 20170608  # the classes are the task's constants, like Fashion-MNIST's; samples vary with `seed`
 DOWNLOAD_TIMEOUT = 30.0  # seconds per socket operation: a firewalled network fails instead of hanging
 
 
@@ -107,38 +106,6 @@ def _gunzip_copied(raw: Path) -> bool:
                 shutil.copyfileobj(src, dst)
             done = True
     return done
-
-
-def prototypes(pattern_seed: int = PATTERN_SEED) -> torch.Tensor:
-    """The ten class patterns (10, 28, 28) in [0, 1]: smooth random blobs, fixed for the task."""
-    g = torch.Generator().manual_seed(pattern_seed)
-    coarse = torch.rand(CLASSES, 1, 7, 7, generator=g)
-    # Upsampling a 7x7 grid gives strokes a few pixels wide: a 3x3 convolution can see them.
-    smooth = torch.nn.functional.interpolate(coarse, size=(SIDE, SIDE), mode="bicubic", align_corners=False)
-    smooth = smooth.squeeze(1)
-    lo = smooth.amin(dim=(1, 2), keepdim=True)
-    hi = smooth.amax(dim=(1, 2), keepdim=True)
-    return ((smooth - lo) / (hi - lo)).pow(2.0)  # squaring leaves a few bright shapes on a dark ground
-
-
-def synthetic(n: int, seed: int = 0, *, noise: float = 0.25, shift: int = 2,
-              pattern_seed: int = PATTERN_SEED) -> TensorDataset:
-    """`n` deterministic samples (N, 1, 28, 28) float in [0, 1] with int64 labels in 0..9, balanced by class."""
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % CLASSES
-    labels = labels[torch.randperm(n, generator=g)]
-    images = prototypes(pattern_seed)[labels]
-    # Shifts make the task need convolutions (position varies); contrast and noise keep it below 100 %.
-    dy = torch.randint(-shift, shift + 1, (n,), generator=g)
-    dx = torch.randint(-shift, shift + 1, (n,), generator=g)
-    rows = (torch.arange(SIDE).view(1, SIDE) - dy.view(n, 1)) % SIDE
-    cols = (torch.arange(SIDE).view(1, SIDE) - dx.view(n, 1)) % SIDE
-    images = images[torch.arange(n).view(n, 1, 1), rows.view(n, SIDE, 1), cols.view(n, 1, SIDE)]
-    contrast = torch.empty(n, 1, 1).uniform_(0.6, 1.2, generator=g)
-    images = images * contrast + noise * torch.randn(n, SIDE, SIDE, generator=g)
-    return TensorDataset(images.clamp_(0.0, 1.0).unsqueeze(1), labels.to(torch.int64))
 
 
 def subset(ds: TensorDataset, n: int | None, seed: int) -> TensorDataset:

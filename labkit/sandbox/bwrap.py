@@ -1,9 +1,10 @@
-"""Bubblewrap around the grading worker: only the Python install, labkit and the exercises are visible.
+"""Bubblewrap around the grading worker: only the Python install and labkit are visible, never the exercises.
 
 Inside: a read-only view of the system (/usr, /etc, the Python prefix), labkit's own
-package and the exercises at their real paths (so the same imports work), the
-worker's inputs read-only and its per-check folders writable. Not visible: the
-solutions, instructors' checks, other students' files, the network, other
+package at its real path (so the same imports work), the worker's inputs read-only
+and its per-check folders writable. Not visible: the exercises' checks files (an
+empty tmpfs covers any that lie inside what is shown), the solutions, instructors'
+checks, other students' files, the network, other
 processes (a new PID namespace), and /tmp (a private one). When the grader runs as
 root, the worker runs as `nobody`, where RLIMIT_NPROC holds (it does not for root).
 """
@@ -17,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from labkit.paths import PACKAGE, exercises_root
+from labkit.paths import PACKAGE, exercises_root, solutions_root
 from labkit.sandbox import env
 
 NOBODY = 65534  # the unprivileged uid/gid the worker takes when the grader is root
@@ -53,13 +54,20 @@ def as_nobody() -> bool:
 
 
 def visible_paths() -> list[Path]:
-    """What the worker must read besides the system: Python's prefixes, labkit, and the exercises."""
-    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
-             PACKAGE}
-    exercises = exercises_root()
-    if exercises is not None:
-        paths.add(exercises.resolve())
-    return sorted(paths)
+    """What the worker must read besides the system: Python's prefixes and labkit (never the exercises)."""
+    return sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
+                   PACKAGE})
+
+
+def hidden_paths() -> list[Path]:
+    """Folders with checks or solutions inside what the sandbox shows (a wheel's labkit/exercises, a course
+    under /usr or /opt): each is covered by an empty tmpfs, so the child finds no checks file to replay."""
+    shown = [*visible_paths(), *(Path(top) for top in SYSTEM)]
+    found = set()
+    for p in (exercises_root(), solutions_root(), PACKAGE / "exercises"):
+        if p is not None and p.resolve().is_dir() and any(p.resolve().is_relative_to(s) for s in shown):
+            found.add(p.resolve())
+    return sorted(found)
 
 
 def command(argv: list[str], *, inputs: Path, work: Path, gpus: bool = True) -> list[str]:
@@ -84,6 +92,8 @@ def command(argv: list[str], *, inputs: Path, work: Path, gpus: bool = True) -> 
                 made.add(str(parent))
         args += [how, str(p), str(p)]
         made.add(str(p))
+    for p in hidden_paths():
+        args += ["--tmpfs", str(p)]
     if gpus:
         for dev in sorted(Path("/dev").glob("nvidia*")):
             args += ["--dev-bind", str(dev), str(dev)]

@@ -20,7 +20,6 @@ import socket
 import sys
 import traceback
 from collections.abc import Sequence
-from types import ModuleType
 
 from labkit.files import import_path
 from labkit.sandbox import env, hugepages, reaper, wire
@@ -30,7 +29,8 @@ def main(ctl_fd: int, preload: Sequence[str] = (), huge_pages: bool = False) -> 
     """Serve `fork` commands on the control socket until `quit` or the grader goes away."""
     import torch  # noqa: F401  (loaded once, shared by every forked child)
 
-    import labkit.checks  # noqa: F401  (every checks.py imports it)
+    import labkit.checks  # noqa: F401  (StudentError and the check API)
+    import labkit.sandbox.program  # noqa: F401  (the checks' interpreter: its references taken before any student code)
 
     pending = list(preload)  # exercise.toml's `preload`: imported while the first check runs, not before
     reaper.become_subreaper()  # orphans of a check (a setsid() grandchild) come back to us, to be killed
@@ -68,7 +68,7 @@ def main(ctl_fd: int, preload: Sequence[str] = (), huge_pages: bool = False) -> 
             reaper.kill_tree(os.getpid())
             os._exit(0)
         leftovers = reaper.kill_tree(os.getpid())
-        env.wipe_private_tmp(keep=(job["workdir"], job["student"], job["checks"]))  # the next check starts clean
+        env.wipe_private_tmp(keep=(job["workdir"], job["student"]))  # the next check starts clean
         ctl.send(json.dumps({"kind": "exited", "pid": pid, "status": status, "leftovers": leftovers}).encode())
         if huge_pages:  # once, with no child sharing our pages, while the grader judges the first check
             huge_pages = False
@@ -128,12 +128,12 @@ def _signal_group(pid: int) -> None:
 
 def serve_child(req: int, rep: int, job: dict) -> None:
     """Run in the forked child: isolate, import the student's module, answer calls."""
+    from labkit.sandbox import program  # loaded by the worker: a lookup
+
     os.setsid()
     nonce = job["nonce"]
     try:
         _isolate(job["workdir"], job["limits"])
-        checks = import_path(job["checks"], "labkit_checks")  # trusted probes keep references before the student runs
-        _, probes = _collect(checks)
     except BaseException:
         wire.write_frame(rep, {"kind": "internal", "nonce": nonce, "error": traceback.format_exc()[-3000:]})
         return
@@ -149,27 +149,36 @@ def serve_child(req: int, rep: int, job: dict) -> None:
     _flush()
     wire.write_frame(rep, {"kind": "imported", "nonce": nonce, "ok": True})
 
+    def gate() -> None:
+        """A recipe's gate: wait for the grader to release this call (it alone knows how long it holds it)."""
+        wire.write_frame(rep, {"kind": "gate", "nonce": nonce})
+        header, _ = wire.read_frame(req)
+        if header.get("op") != "go":
+            raise RuntimeError("the grader ended the check")
+
     while True:
         header, blob = wire.read_frame(req)
-        if header.get("op") != "call":
+        if header.get("op") not in ("call", "run"):
             return
+        out, reply = b"", {"kind": "result", "nonce": nonce, "ok": False}
         try:
-            args, kwargs = wire.decode(header["args"], blob)
-            if header["probe"]:
-                value = probes[header["name"]](student, *args, **kwargs)
+            if header["op"] == "run":
+                value = program.run(student, wire.decode(header["program"], blob), gate)
             else:
+                args, kwargs = wire.decode(header["args"], blob)
                 fn = getattr(student, header["name"], None)
                 if not callable(fn):
-                    wire.write_frame(rep, {"kind": "result", "nonce": nonce, "ok": False, "error": {
-                        "type": "MissingFunction", "mro": ["MissingFunction"], "where": [],
-                        "message": f"{job['module']}.py has no function {header['name']}(): keep the starter's names"}})
-                    continue
+                    raise program.MissingFunction(f"{job['module']}.py has no function {header['name']}(): keep "
+                                                  "the starter's names")
                 value = fn(*args, **kwargs)
             tree, out = wire.encode(value)
-            reply = {"kind": "result", "nonce": nonce, "ok": True, "value": tree}
+            reply.update(ok=True, value=tree)
+        except program.ProgramError as exc:
+            reply["program_error"] = str(exc)[:2000]
+        except program.StudentRaised as exc:
+            reply["error"] = describe(exc.error, job["student"])
         except BaseException as exc:
-            tree, out = None, b""
-            reply = {"kind": "result", "nonce": nonce, "ok": False, "error": describe(exc, job["student"])}
+            out, reply["error"] = b"", describe(exc, job["student"])
         _flush()
         wire.write_frame(rep, reply, out)
 
@@ -239,12 +248,6 @@ def _seed(seed: int) -> None:
 
     random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _collect(module: ModuleType) -> tuple[list, dict]:
-    from labkit.checks import collect
-
-    return collect(vars(module))
 
 
 def _flush() -> None:

@@ -23,3 +23,7 @@ class WorkerFailed(Exception):
 
 class SandboxError(Exception):
     """The sandbox that was asked for cannot run here; the message says why and what to do."""
+
+
+class ProgramFailed(Exception):
+    """A check's program (labkit.recipe) could not be carried out as written: the check's bug, never the student's."""

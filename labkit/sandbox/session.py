@@ -9,15 +9,17 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from labkit.checks import StudentError
 from labkit.i18n import _
 from labkit.sandbox import wire
-from labkit.sandbox.errors import ChildGone, ImportFailed
+from labkit.sandbox.errors import ChildGone, ImportFailed, ProgramFailed
 
 START_SECONDS = 60.0  # importing torch on a busy machine
 OUTPUT_CAP = 16 << 10  # bytes of the child's output shown as feedback
+MAX_GATES = 10_000  # gate calls one request may make
 
 
 @dataclass
@@ -46,7 +48,7 @@ class WorkerLink(Protocol):
 
 
 class Session:
-    """One check's child: `call` and `probe` run there; `close` ends it and returns its output."""
+    """One check's child: `call` and `run` happen there; `close` ends it and returns its output."""
 
     def __init__(self, worker: WorkerLink, req: int, rep: int, job: dict, limits: Limits):
         self.worker, self.req, self.rep, self.job, self.limits = worker, req, rep, job, limits
@@ -73,19 +75,49 @@ class Session:
 
     def call(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Call the student's `name(*args, **kwargs)` in the child; raise StudentError if it raised."""
-        return self._request(name, args, kwargs, probe=False, timeout=timeout)
-
-    def probe(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        """Run the trusted probe `name(module, *args, **kwargs)` in the child."""
-        return self._request(name, args, kwargs, probe=True, timeout=timeout)
-
-    def _request(self, name: str, args: tuple, kwargs: dict, *, probe: bool, timeout: float | None) -> Any:
         tree, blob = wire.encode((list(args), kwargs))
-        header = {"op": "call", "name": name, "probe": probe, "args": tree}
-        what = f"{name}()" if not probe else _("the check")
+        reply, out = self._exchange({"op": "call", "name": name, "args": tree}, blob, f"{name}()", timeout, None)
+        return self._value(reply, out, f"{name}()")
+
+    def run(self, program: dict, *, timeout: float | None = None,
+            gate: Callable[[int], float] | None = None) -> dict:
+        """Carry out a check's program (labkit.recipe) in the child: {"values", "steps", "gates"}.
+
+        `gate(n)` says how many seconds to hold the n-th call of a recipe's gate before releasing it; the
+        grader's own clock readings (arrived, released) of every gate come back as "gates".
+        """
+        tree, blob = wire.encode(program)
+        gates: list[list[float]] = []
+        reply, out = self._exchange({"op": "run", "program": tree}, blob, _("the check"), timeout, (gate, gates))
+        if reply.get("kind") == "result" and not reply.get("ok") and reply.get("program_error"):
+            raise ProgramFailed(str(reply["program_error"]))  # the check's bug, not the student's
+        got = self._value(reply, out, _("the check"))
+        if not isinstance(got, dict):
+            raise ChildGone("the check's program returned a malformed answer")
+        return {"values": got.get("values", {}), "steps": got.get("steps", []), "gates": gates}
+
+    def _exchange(self, header: dict, blob: bytes, what: str, timeout: float | None,
+                  gating: tuple | None) -> tuple[dict, bytes]:
+        """Send one request; serve its gates; return the final reply. The time limit excludes gate holds."""
         self._send(header, blob, what)
-        reply, out = self._next(timeout or self.limits.call_seconds, _("running {what}").format(what=what),
-                                want_blob=True)
+        seconds = timeout or self.limits.call_seconds
+        deadline = time.monotonic() + seconds
+        while True:
+            reply, out = self._next(max(0.0, deadline - time.monotonic()), _("running {what}").format(what=what),
+                                    want_blob=True, total=seconds)
+            if reply.get("kind") != "gate":
+                return reply, out
+            if gating is None or gating[0] is None or len(gating[1]) >= MAX_GATES:
+                self._kill(f"a malformed answer arrived while running {what}")
+            hold = float(gating[0](len(gating[1])))
+            arrived = time.perf_counter()
+            time.sleep(max(0.0, hold))
+            released = time.perf_counter()
+            self._send({"op": "go"}, b"", what)
+            gating[1].append([arrived, released])
+            deadline += released - arrived
+
+    def _value(self, reply: dict, out: bytes, what: str) -> Any:
         if reply.get("kind") != "result":
             raise ChildGone(f"protocol error while running {what}")
         if not reply.get("ok"):
@@ -125,9 +157,10 @@ class Session:
                 self._reap(5.0)
                 raise ChildGone(self._gone_message(what)) from None
 
-    def _next(self, seconds: float, what: str, want_blob: bool = False) -> Any:
+    def _next(self, seconds: float, what: str, want_blob: bool = False, total: float | None = None) -> Any:
         """The next frame from the child, within `seconds`; the child is killed when late."""
         deadline = time.monotonic() + seconds
+        seconds = total or seconds  # what a late student reads: the call's whole limit
         while True:
             frame = self._parse()
             if frame is not None:

@@ -187,7 +187,7 @@ class Worker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def session(self, *, student: Path, checks: Path, module: str, workdir: Path, limits: Limits,
+    def session(self, *, student: Path, module: str, workdir: Path, limits: Limits,
                 seed: int) -> Session:
         """Fork a fresh child for one check; it imports the student's file and waits for calls."""
         _refuse_if_stopping()
@@ -197,7 +197,7 @@ class Worker:
         self.ready()
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
-        job = {"student": str(student), "checks": str(checks), "module": module, "workdir": str(workdir),
+        job = {"student": str(student), "module": module, "workdir": str(workdir),
                "seed": seed, "nonce": secrets.token_hex(8),
                "limits": dict(limits.__dict__, processes=PROCESSES if self.uid is not None else None)}
         try:
