@@ -23,7 +23,7 @@ LAYERS = {  # the torch.nn classes a `module` recipe may name: inputs, never ans
 }
 DATASETS = {"indexed", "tensors", "synthetic", "gated"}  # see labkit.inputs.build_dataset
 SPIES = {"optimizer_steps", "savefig", "torch_save"}  # see labkit.sandbox.spies
-REPORTS = {"value", "module", "module_shapes", "loader", "batches", "devices"}
+REPORTS = {"value", "kind", "module", "module_shapes", "loader", "batches", "devices"}
 
 
 # --- input recipes (arguments of a call) -----------------------------------------------------
@@ -122,7 +122,8 @@ class Program:
         return self
 
     def report(self, name: str, how: str = "value", key: str | None = None) -> Program:
-        """Send back saved[name] as `how`: value (tensors arrive on the CPU), module (with values), module_shapes,
+        """Send back saved[name] as `how`: value (tensors arrive on the CPU), kind (its class: type, name, mro,
+        and whether it is torch's own class), module (with values), module_shapes,
         loader, batches (a loader's settings and one epoch), devices ([path, device] of every tensor in a tree)."""
         if how not in REPORTS:
             raise ValueError(f"unknown report {how!r}")

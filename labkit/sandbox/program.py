@@ -145,6 +145,8 @@ def _report(saved: dict, name: str, how: str) -> Any:
             return facts.module_facts(value, values=False) if isinstance(value, torch.nn.Module) else facts.kind(value)
         if how == "loader":
             return facts.loader_facts(value, saved)
+        if how == "kind":
+            return facts.kind(value)
         if how == "devices":
             return [[list(p), str(v.device)] for p, v in facts.walk(value) if isinstance(v, torch.Tensor)]
         if how == "batches":
