@@ -18,7 +18,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make `benchmarks` and `labkit` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labkit.checks import StudentError, collect  # noqa: E402
+from labkit.checks import StudentError  # noqa: E402
 from labkit.course.course import resolve  # noqa: E402
 from labkit.files import import_path  # noqa: E402
 from labkit.grading.engine import judge, seed_for  # noqa: E402
@@ -37,14 +37,14 @@ def roundtrip(value: Any) -> Any:
 class DirectSession:
     """What `Submission` needs from a Session, calling the student's module in this very process."""
 
-    def __init__(self, student: ModuleType, probes: dict, path: str):
-        self.student, self.probes, self.path = student, probes, path
+    def __init__(self, student: ModuleType, path: str):
+        self.student, self.path = student, path
         self.worker = SimpleNamespace(proc=SimpleNamespace(pid=os.getpid()))  # Submission.pid: our own tree
 
-    def _run(self, fn: Any, args: tuple, kwargs: dict, module: ModuleType | None = None) -> Any:
+    def _run(self, fn: Any, args: tuple, kwargs: dict) -> Any:
         args, kwargs = roundtrip((list(args), kwargs))
         try:
-            value = fn(*args, **kwargs) if module is None else fn(module, *args, **kwargs)
+            value = fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001  (the student's exception, as the child would report it)
             raise StudentError(describe(exc, self.path)) from None
         return roundtrip(value)
@@ -56,9 +56,22 @@ class DirectSession:
             raise StudentError({"type": "MissingFunction", "mro": ["MissingFunction"], "message": name})
         return self._run(fn, args, kwargs)
 
-    def probe(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        """The trusted probe `name(module, *args, **kwargs)`, here."""
-        return self._run(self.probes[name], args, kwargs, module=self.student)
+    def run(self, program: dict, *, timeout: float | None = None, gate: Any = None) -> dict:
+        """A check's program (labkit.recipe), interpreted here; gates are held by sleeping, timed by our clock."""
+        from labkit.sandbox import program as interpreter
+
+        gates: list[list[float]] = []
+
+        def hold() -> None:
+            arrived = time.perf_counter()
+            time.sleep(max(0.0, float(gate(len(gates)))) if gate else 0.0)
+            gates.append([arrived, time.perf_counter()])
+
+        try:
+            got = interpreter.run(self.student, roundtrip(program), hold)
+        except interpreter.StudentRaised as exc:
+            raise StudentError(describe(exc.error, self.path)) from None
+        return {**roundtrip(got), "gates": gates}
 
 
 def run_direct(exercise_id: str, solution: Path) -> dict:
@@ -68,8 +81,7 @@ def run_direct(exercise_id: str, solution: Path) -> dict:
     ex = resolve(exercise_id)
     solution = Path(solution).resolve()
     started = time.perf_counter()
-    specs, checks_module = load_checks(ex)
-    _, probes = collect(vars(checks_module))
+    specs, _module = load_checks(ex)
     student = import_path(str(solution), ex.id)
     results: dict[str, str] = {}
     messages: dict[str, str] = {}
@@ -84,7 +96,7 @@ def run_direct(exercise_id: str, solution: Path) -> dict:
         torch.manual_seed(check_seed)
         with tempfile.TemporaryDirectory(prefix=f"direct-{ex.id}-") as workdir:
             os.chdir(workdir)
-            sub = Submission(DirectSession(student, probes, str(solution)), check_seed, Path(workdir), 0,
+            sub = Submission(DirectSession(student, str(solution)), check_seed, Path(workdir), 0,
                              spec.timeout)
             try:
                 status, msg, _ = judge(lambda sub=sub, spec=spec: spec.fn(sub) or "")

@@ -54,7 +54,7 @@ def main() -> None:
 
     runner.Worker.start = timed("worker start (python -I + import torch + meta op)", runner.Worker.start)
     runner.Session.open = timed("per check: fork + import checks.py + student file", runner.Session.open)
-    runner.Session._request = timed("per check: calls and probes (round trips)", runner.Session._request)
+    runner.Session._exchange = timed("per check: calls and programs (round trips)", runner.Session._exchange)
     runner.Session.close = timed("per check: close child + read output", runner.Session.close)
     engine.load_checks = timed("load checks.py in the grader", engine.load_checks)
     devices.fingerprint = timed("fingerprint", devices.fingerprint)

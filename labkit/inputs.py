@@ -5,7 +5,9 @@ Only inputs live here: models to hand a student function, datasets, devices. Not
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from time import perf_counter  # bound before any student code runs beside it
 from typing import Any
 
 import torch
@@ -32,8 +34,13 @@ def build(spec: Any, saved: dict | None = None, gate_fn: Any = None) -> Any:
     kind = spec["$"]
     if kind == "ref":
         value = (saved or {})[spec["name"]]
-        for step in spec["path"]:
-            value = value[step] if isinstance(step, int) else getattr(value, step)
+        try:
+            for step in spec["path"]:
+                value = value[step] if isinstance(step, int) else getattr(value, step)
+        except (AttributeError, LookupError, TypeError):
+            if "missing" not in spec:  # ref(..., missing=x): the check asked whether the path exists
+                raise
+            return spec["missing"]
         return value
     if kind == "device":
         return torch.device(spec["name"])
@@ -43,6 +50,8 @@ def build(spec: Any, saved: dict | None = None, gate_fn: Any = None) -> Any:
         return tuple(build(x, saved, gate_fn) for x in spec["items"])
     if kind == "python":
         return sys.executable
+    if kind == "cuda_initialized":  # a fact, not an input: read where and when it is built (never starts CUDA)
+        return torch.cuda.is_initialized()
     if kind == "module":
         return build_module(spec)
     if kind == "dataset":
@@ -54,6 +63,8 @@ def build(spec: Any, saved: dict | None = None, gate_fn: Any = None) -> Any:
         if gate_fn is None:
             raise ValueError("a gate needs the child's link to the grader")
         return gate_fn
+    if kind == "gpu_work":
+        return _GpuWork(spec["device"], spec["ms"])
     raise ValueError(f"unknown recipe {kind!r}")
 
 
@@ -69,14 +80,17 @@ def _moved(value: Any, where: str) -> Any:
 
 def build_module(spec: dict) -> Any:
     """An nn.Sequential from a `module` recipe; the same seed and state give the same weights on both sides."""
-    for name, *_args in spec["layers"]:
-        if name not in LAYERS:
-            raise ValueError(f"a module recipe may not use {name!r}")
+    _allowed(spec["layers"])
     with torch.random.fork_rng(devices=[]):  # the constructors draw initial weights from the global generator
         if spec.get("seed") is not None:
             torch.manual_seed(spec["seed"])
-        layers = [getattr(nn, name)(*args) for name, *args in spec["layers"]]
-    net = nn.Sequential(*layers)
+        layers = [_layer(*x) for x in spec["layers"]]
+    if spec.get("sequential", True):
+        net = nn.Sequential(*layers)
+    elif len(layers) == 1:
+        net = layers[0]
+    else:
+        raise ValueError("a module recipe with sequential=False has exactly one layer")
     if spec.get("dtype"):
         net = net.to(getattr(torch, spec["dtype"]))
     for path, name, tensor, persistent in spec.get("buffers", []):
@@ -95,6 +109,21 @@ def build_module(spec: dict) -> Any:
     return net
 
 
+def _allowed(layers: list) -> None:
+    for name, *args in layers:
+        if name not in LAYERS:
+            raise ValueError(f"a module recipe may not use {name!r}")
+        if name == "Sequential":
+            _allowed(args)
+
+
+def _layer(name: str, *args: Any) -> Any:
+    """One layer of a `module` recipe; ["Sequential", [layer], ...] is a nested block of them, built in order."""
+    if name == "Sequential":
+        return nn.Sequential(*[_layer(*x) for x in args])
+    return getattr(nn, name)(*args)
+
+
 def build_dataset(kind: str, **params: Any) -> Any:
     """A dataset from a recipe (see labkit.recipe.dataset)."""
     if kind == "indexed":  # row i is [i, 0, 0, ...]: a batch names the samples it holds
@@ -110,7 +139,7 @@ def build_dataset(kind: str, **params: Any) -> Any:
     if kind == "gated":
         if params.get("gate") is None:
             raise ValueError("a gated dataset needs the child's link to the grader")
-        return _Gated(params["base"], params["gate"])
+        return _Gated(params["base"], params["gate"], _Busy(**params["busy"]) if params.get("busy") else None)
     raise ValueError(f"unknown dataset recipe {kind!r}")
 
 
@@ -163,8 +192,8 @@ class _Gated:
     """A dataset that waits at the grader's gate once every len(base) samples read (once per epoch): the
     grader alone decides how long each wait lasts, so only a real clock can report the epochs' times."""
 
-    def __init__(self, base: Any, gate: Any):
-        self.base, self.gate, self.reads = base, gate, 0
+    def __init__(self, base: Any, gate: Any, busy: Any = None):
+        self.base, self.gate, self.reads, self.busy = base, gate, 0, busy
 
     def __len__(self) -> int:
         return len(self.base)
@@ -174,4 +203,53 @@ class _Gated:
         self.reads += 1
         if self.reads % len(self.base) == 0:
             self.gate()
+            if self.busy is not None:
+                self.busy.queue(self.reads // len(self.base) - 1)
         return item
+
+
+class _Busy:
+    """About `seconds[n]` of matrix products queued on `device` after the n-th gate, on a side stream: the
+    training loop's copies and kernels do not wait for them, torch.cuda.synchronize(device) does. Calibrated
+    when built (before any student function runs); on the CPU the products simply run (a plain wait)."""
+
+    def __init__(self, device: str, seconds: list[float]):
+        self.device, self.seconds = torch.device(device), [float(s) for s in seconds]
+        cuda = self.device.type == "cuda"
+        self.stream = torch.cuda.Stream(self.device) if cuda else None
+        self.sync = (lambda: torch.cuda.synchronize(self.device)) if cuda else (lambda: None)
+        side = 256
+        while True:  # kernels long enough that a few hundred launches fill the longest wait (CUDA's queue is finite)
+            self.a = torch.full((side, side), 1.0 / side, device=self.device)  # a @ a == a: no overflow, no RNG
+            self.out = torch.empty_like(self.a)
+            self.per = self._timed(1) and self._timed(3)
+            if self.per * 300 >= max(self.seconds, default=0.0) or side >= 8192:
+                break
+            side *= 2
+
+    def _products(self, count: int) -> None:
+        with torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext():
+            for _ in range(count):
+                torch.mm(self.a, self.a, out=self.out)
+
+    def _timed(self, count: int) -> float:
+        self.sync()
+        start = perf_counter()
+        self._products(count)
+        self.sync()
+        return max((perf_counter() - start) / count, 1e-9)
+
+    def queue(self, n: int) -> None:
+        if n < len(self.seconds) and self.seconds[n] > 0:
+            self._products(max(1, round(self.seconds[n] / self.per)))
+
+
+class _GpuWork:
+    """The `gpu_work` recipe: call n queues about ms[n % len(ms)] milliseconds of products (see _Busy) and returns."""
+
+    def __init__(self, device: str, ms: list[float]):
+        self.busy, self.calls = _Busy(device, [float(m) / 1000 for m in ms]), 0
+
+    def __call__(self) -> None:
+        self.busy.queue(self.calls % max(1, len(self.busy.seconds)))
+        self.calls += 1

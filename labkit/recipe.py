@@ -20,6 +20,9 @@ from typing import Any
 LAYERS = {  # the torch.nn classes a `module` recipe may name: inputs, never answers
     "Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "ReLU", "Tanh", "Sigmoid", "Flatten",
     "Dropout", "MaxPool2d", "AdaptiveAvgPool2d", "Identity", "Softmax", "GELU",
+    "Conv3d", "BatchNorm3d", "Unflatten",
+    "MSELoss",  # a loss function to hand a student: module([["MSELoss"]], sequential=False)
+    "Sequential",  # ["Sequential", [layer], [layer], ...]: a nested block (see `module`)
 }
 DATASETS = {"indexed", "tensors", "synthetic", "gated"}  # see labkit.inputs.build_dataset
 SPIES = {"optimizer_steps", "savefig", "torch_save"}  # see labkit.sandbox.spies
@@ -28,9 +31,15 @@ REPORTS = {"value", "kind", "module", "module_shapes", "loader", "batches", "dev
 
 # --- input recipes (arguments of a call) -----------------------------------------------------
 
-def ref(name: str, *path: str | int) -> dict:
-    """A value saved earlier in the program (`save=`), or an attribute/item path inside it: ref("net", "stages", 0)."""
-    return {"$": "ref", "name": name, "path": list(path)}
+def ref(name: str, *path: str | int, **missing: Any) -> dict:
+    """A value saved earlier in the program (`save=`), or an attribute/item path inside it: ref("net", "stages", 0).
+
+    ref(..., missing=None): that value instead where the path does not exist (an attribute, key or index the
+    student's object lacks), so a check can ask whether it is there rather than fail as labkit's error.
+    """
+    if set(missing) - {"missing"}:
+        raise TypeError(f"ref() got unexpected keywords {sorted(set(missing) - {'missing'})}")
+    return {"$": "ref", "name": name, "path": list(path), **missing}
 
 
 def device(name: str) -> dict:
@@ -53,19 +62,23 @@ def python() -> dict:
 
 
 def module(layers: list[list], *, seed: int | None = None, state: dict | None = None, dtype: str | None = None,
-           buffers: list[list] = (), wrap: str | None = None, train: bool = True) -> dict:
+           buffers: list[list] = (), wrap: str | None = None, train: bool = True, sequential: bool = True) -> dict:
     """An nn.Sequential of `layers` ([[class name, *args], ...]), initialised from `seed` then `state`.
 
     `buffers`: [[submodule path ('' for the top), name, tensor, persistent], ...]; `wrap`: "DataParallel".
+    A layer ["Sequential", [class name, *args], ...] is a nested block (its submodules are "3.0", "3.1", ...).
+    `sequential=False`: the one layer itself, not inside an nn.Sequential (state keys "weight", not "0.weight").
     """
     return {"$": "module", "layers": [list(x) for x in layers], "seed": seed, "state": state or {}, "dtype": dtype,
-            "buffers": [list(b) for b in buffers], "wrap": wrap, "train": train}
+            "buffers": [list(b) for b in buffers], "wrap": wrap, "train": train, "sequential": sequential}
 
 
 def dataset(kind: str, **params: Any) -> dict:
     """A dataset: `indexed` (length, width: row i starts with i), `tensors` (tensors=[...]: a TensorDataset),
     `synthetic` (n, seed, noise...: labkit.inputs.synthetic), `gated` (base=a dataset recipe: after every
-    len(base) samples read, one epoch, it waits at the program's gate; see Program and sub.run(gate=))."""
+    len(base) samples read, one epoch, it waits at the program's gate; see Program and sub.run(gate=);
+    busy={"device": d, "seconds": [s0, s1, ...]}: after the n-th gate it also queues about s_n seconds of
+    matrix products on device d, on a side stream: work that only a clock which waits for the device sees)."""
     if kind not in DATASETS:
         raise ValueError(f"unknown dataset recipe {kind!r}")
     return {"$": "dataset", "kind": kind, "params": params}
@@ -74,6 +87,17 @@ def dataset(kind: str, **params: Any) -> dict:
 def gate() -> dict:
     """A callable that, on each call, waits until the grader releases it: only the grader knows for how long."""
     return {"$": "gate"}
+
+
+def gpu_work(where: str, ms: list[float]) -> dict:
+    """A callable whose n-th call queues about ms[n % len(ms)] milliseconds of GPU work on CUDA device `where`
+    (calibrated when built) and returns at once, as kernels do: only a clock read after a synchronize sees it."""
+    return {"$": "gpu_work", "device": where, "ms": [float(x) for x in ms]}
+
+
+def cuda_initialized() -> dict:
+    """torch.cuda.is_initialized() where it is built: `let` it after a call to learn whether the call started CUDA."""
+    return {"$": "cuda_initialized"}
 
 
 # --- the program -------------------------------------------------------------------------------
@@ -87,7 +111,8 @@ class Program:
 
     def call(self, fn: str | dict, *args: Any, save: str | None = None, hide_cuda: bool = False,
              env: dict[str, str | None] | None = None, hooks: list[dict] = (), spies: list[str] = (),
-             keep_args: bool = False, no_grad: bool = False, threads: int | None = None, **kwargs: Any) -> Program:
+             keep_args: bool = False, no_grad: bool = False, threads: int | None = None, watch: list[str] = (),
+             **kwargs: Any) -> Program:
         """Call the student's function `fn` (or a saved value: ref("net")) with recipes as arguments.
 
         hide_cuda: CUDA looks absent during the call. env: variables set (None: removed) before it; the step
@@ -96,14 +121,16 @@ class Program:
         whose objects were swapped), "storage_moved" (tensors whose memory changed) and "aliased" ([result
         path, argument path] of tensors returned as the very objects passed in). no_grad: run under
         torch.no_grad(). threads: torch.set_num_threads first. Every step's record also has "env_changed",
-        "hooks" (events per hook) and "spies" (events per spy).
+        "hooks" (events per hook) and "spies" (events per spy). watch: names of the student's own module-level
+        functions; the record's "watched" lists those called during the call, in order (a function of the
+        file calling its neighbours through the module's globals).
         """
         for name in spies:
             if name not in SPIES:
                 raise ValueError(f"unknown spy {name!r}")
         self.steps.append({"op": "call", "fn": fn, "args": list(args), "kwargs": kwargs, "save": save,
                            "hide_cuda": hide_cuda, "env": env, "hooks": list(hooks), "spies": list(spies),
-                           "keep_args": keep_args, "no_grad": no_grad, "threads": threads})
+                           "keep_args": keep_args, "no_grad": no_grad, "threads": threads, "watch": list(watch)})
         return self
 
     def let(self, name: str, recipe: Any) -> Program:
@@ -114,6 +141,11 @@ class Program:
     def backward(self, name: str, weights: Any) -> Program:
         """(saved[name] * weights).sum().backward(): gradients the grader can compare with its own."""
         self.steps.append({"op": "backward", "name": name, "weights": weights})
+        return self
+
+    def seed(self, value: int) -> Program:
+        """torch.manual_seed(value) in the child: two programs that build a model start from the same weights."""
+        self.steps.append({"op": "seed", "seed": int(value)})
         return self
 
     def pretend_cuda_initialized(self) -> Program:

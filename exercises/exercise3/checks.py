@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
-import torch
-
-from labkit.checks import check, expect, expect_equal, fail, probe
+from labkit.checks import StudentError, check, expect, expect_equal, fail
 from labkit.i18n import _
+from labkit.recipe import Program, cuda_initialized, python, ref
 
 ORDER, MASK = "CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES"
 MARK = "LABKIT_MARK"  # a variable the caller sets; the child must inherit it with the rest of the environment
-SHOW_ENV = ("import os; print(os.environ.get('CUDA_VISIBLE_DEVICES')); "
-            "print(os.environ.get('CUDA_DEVICE_ORDER')); print(os.environ.get('LABKIT_MARK'))")
+SHOWN = (MASK, ORDER, MARK)  # what show_env's script prints, one line each, in an order drawn per call
+COMPLETED = "subprocess.CompletedProcess"
 COUNT_GPUS = "import torch; print(torch.cuda.device_count())"
 
 
@@ -31,38 +28,35 @@ def spaced(rng, visible: list[int]) -> str:
     return ",".join(rng.choice(["", " "]) + str(i) + rng.choice(["", " "]) for i in visible)
 
 
-# --- probes (run in the child, next to the student's module) ---------------------------
-
-@probe
-def run_child(mod, visible: list[int], mark: str, preset: dict) -> dict:
-    """Run SHOW_ENV through run_on_gpus; report what the child printed and what changed in os.environ."""
-    os.environ[MARK] = mark
-    os.environ.update(preset)
-    before = dict(os.environ)
-    proc = mod.run_on_gpus([sys.executable, "-c", SHOW_ENV], visible)
-    after = dict(os.environ)
-    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    out, err, code = (getattr(proc, k, None) for k in ("stdout", "stderr", "returncode"))
-    return {"completed": isinstance(proc, subprocess.CompletedProcess), "type": type(proc).__name__,
-            "stdout": out if isinstance(out, str) else None, "stdout_type": type(out).__name__,
-            "stderr": err[-500:] if isinstance(err, str) else "", "returncode": code if type(code) is int else None,
-            "changed": {k: [before.get(k), after.get(k)] for k in changed}}
+def show_env(rng) -> tuple[str, list[str]]:
+    """A script that prints the three variables, in a drawn order: its output cannot be made up without running it."""
+    names = rng.sample(SHOWN, len(SHOWN))
+    return "import os; " + "; ".join(f"print(os.environ.get({n!r}))" for n in names), names
 
 
-@probe
-def restrict_and_read(mod, visible: list[int], preset: dict) -> dict:
-    """Call restrict_gpus in a process where CUDA has not started; report the variables it left."""
-    os.environ.pop(ORDER, None)
-    os.environ.update(preset)
-    mod.restrict_gpus(visible)
-    return {"mask": os.environ.get(MASK), "order": os.environ.get(ORDER), "initialised": torch.cuda.is_initialized()}
+def run_child(sub, script: str, visible: list[int], env: dict | None = None, attrs: bool = True) -> dict:
+    """run_on_gpus([python, '-c', script], visible) in the child, after setting `env` (None: remove) there.
 
+    "kind": the returned object's class; "changed": what the call did to the caller's os.environ (the step's
+    env_changed); with `attrs`, and only for a CompletedProcess, its stdout (and its class), stderr, returncode.
+    """
+    def calling() -> Program:
+        return Program().call("run_on_gpus", [python(), "-c", script], visible, env=env, save="proc")
 
-@probe
-def pretend_cuda_initialised(mod) -> bool:
-    """Make torch believe CUDA has started (no GPU needed), as after a first tensor on 'cuda'."""
-    torch.cuda._initialized = True
-    return torch.cuda.is_initialized()
+    first = sub.run(calling().report("proc", "kind"))
+    info = {"kind": first["values"]["proc"], "changed": first["steps"][0]["env_changed"], "stdout": None,
+            "stdout_kind": {"name": "nothing"}, "stderr": "", "returncode": None}
+    if not attrs or COMPLETED not in info["kind"]["mro"]:  # a str has no .stdout to read
+        return info
+    prog = calling()  # run again from the same environment: the first run's output is not read
+    for attr in ("stdout", "stderr", "returncode"):
+        prog.let(attr, ref("proc", attr)).report(attr)
+    got = sub.run(prog.report("stdout", "kind", key="stdout_kind"))["values"]
+    err = got["stderr"]
+    info.update(stdout=got["stdout"] if isinstance(got["stdout"], str) else None, stdout_kind=got["stdout_kind"],
+                stderr=err[-500:] if isinstance(err, str) else "",
+                returncode=got["returncode"] if type(got["returncode"]) is int else None)
+    return info
 
 
 # --- checks ------------------------------------------------------------------------------
@@ -144,17 +138,23 @@ def physical_index_rejects(sub):
        hint_zh="使用 subprocess.run(argv, env={**os.environ, **cuda_env(visible)}, capture_output=True, text=True)")
 def run_sees_mask(sub):
     cases = [(random_mask(sub.rng), {}), ([], {}), (random_mask(sub.rng), {MASK: "9,8", ORDER: "FASTEST_FIRST"})]
+    # The output is judged here against a script drawn for this call (the order of its lines), with a mark only
+    # this call sets: printing it without running the script means parsing and imitating it, more work than
+    # subprocess.run. The class is the child's word (a look-alike could borrow the name) and earns nothing alone.
     for visible, preset in cases:
         mark = f"mark-{sub.rng.randrange(10**9)}"
-        info = sub.probe("run_child", visible, mark, preset)
+        script, names = show_env(sub.rng)
+        info = run_child(sub, script, visible, {MASK: None, ORDER: None, **preset, MARK: mark})
         call = f"run_on_gpus(argv, {visible!r})"
-        expect(info["completed"], f"{call} should return subprocess.run's CompletedProcess, got {info['type']}")
+        expect(COMPLETED in info["kind"]["mro"], f"{call} should return subprocess.run's CompletedProcess, got "
+               f"{info['kind']['name']}")
         expect(info["stdout"] is not None, f"{call}: the child's output should come back as text in .stdout "
-                                           f"(capture_output=True, text=True), got {info['stdout_type']}")
+                                           f"(capture_output=True, text=True), got {info['stdout_kind']['name']}")
         lines = info["stdout"].splitlines()
         expect(len(lines) == 3, f"{call}: the child printed {info['stdout']!r} (exit status {info['returncode']}, "
                                 f"stderr {info['stderr']!r}); expected three lines")
-        seen, order, inherited = lines
+        printed = dict(zip(names, lines, strict=True))
+        seen, order, inherited = (printed[n] for n in SHOWN)
         shown = "unset" if seen == "None" else repr(seen)  # the child prints None for a missing variable
         note = f" (the caller had CUDA_VISIBLE_DEVICES={preset[MASK]!r}: your mask must override it)" if preset else ""
         expect(seen == mask_text(visible),
@@ -171,7 +171,9 @@ def run_sees_mask(sub):
        hint_zh="为子进程构建一个新的 dict（env={**os.environ, ...}）；不要在这里对 os.environ 赋值。")
 def run_keeps_caller_env(sub):
     for visible, preset in [(random_mask(sub.rng), {}), ([], {MASK: "0", ORDER: "FASTEST_FIRST"})]:
-        info = sub.probe("run_child", visible, f"mark-{sub.rng.randrange(10**9)}", preset)
+        # The step's env_changed is the child's word; keeping os.environ alone is the one honest line (a copy).
+        env = {MASK: None, ORDER: None, **preset, MARK: f"mark-{sub.rng.randrange(10**9)}"}
+        info = run_child(sub, show_env(sub.rng)[0], visible, env, attrs=False)
         changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in info["changed"].items())
         expect(not info["changed"], f"run_on_gpus({visible!r}) changed the caller's os.environ ({changes}); "
                                     "every later child and this process's own CUDA would inherit the mask. "
@@ -184,7 +186,13 @@ def run_keeps_caller_env(sub):
        hint_zh="在确认 CUDA 尚未启动之后，执行 os.environ.update(cuda_env(visible))。")
 def restrict_sets(sub):
     for visible, preset in [(random_mask(sub.rng), {MASK: "0"}), ([], {}), ([5, 6, 7], {ORDER: "FASTEST_FIRST"})]:
-        got = sub.probe("restrict_and_read", visible, preset)
+        # Both facts are the child's word: setting the variables is the honest one line, and so is leaving CUDA
+        # alone; reporting them falsely would take patching labkit's own recorders.
+        env = {MASK: None, ORDER: None, **preset}
+        prog = Program().call("restrict_gpus", visible, env=env).let("started", cuda_initialized())
+        run = sub.run(prog.report("started"))
+        after = {k: run["steps"][0]["env_changed"].get(k, [None, env[k]])[1] for k in (MASK, ORDER)}
+        got = {"mask": after[MASK], "order": after[ORDER], "initialised": run["values"]["started"]}
         call = f"restrict_gpus({visible!r})"
         expect(got["mask"] == mask_text(visible), f"after {call}, os.environ['CUDA_VISIBLE_DEVICES'] is "
                                                   f"{got['mask']!r}, expected {mask_text(visible)!r}")
@@ -200,9 +208,14 @@ def restrict_sets(sub):
        hint_zh="if torch.cuda.is_initialized(): raise RuntimeError(...) —— 否则掩码会被悄无声息地忽略。")
 def restrict_too_late(sub):
     visible = random_mask(sub.rng)
-    expect(sub.probe("pretend_cuda_initialised") is True,
+    marked = Program().pretend_cuda_initialized().let("started", cuda_initialized()).report("started")
+    expect(sub.run(marked)["values"]["started"] is True,
            "the check could not mark CUDA as initialised with this torch (a labkit problem, not yours)")
-    err = sub.raises("restrict_gpus", visible)
+    try:  # CUDA stays marked as initialised in this check's child; marking it again costs nothing
+        sub.run(Program().pretend_cuda_initialized().call("restrict_gpus", visible))
+        err = None
+    except StudentError as exc:
+        err = exc
     call = f"restrict_gpus({visible!r})"
     expect(err is not None, call + _(" returned normally although torch.cuda.is_initialized() was True: the "
                                      "variables were set after CUDA initialised, which read them once at start-up, so "
@@ -224,15 +237,8 @@ def gpu_count_in_child(sub):
         physical = list(range(sub.gpus))
     cases = [([physical[0]], 1), ([], 0)] + ([([physical[1], physical[0]], 2)] if len(physical) > 1 else [])
     for visible, want in cases:
-        info = sub.probe("run_child_count", visible)
+        info = run_child(sub, COUNT_GPUS, visible)
         got = info["stdout"].strip().splitlines()[-1:] if info["stdout"] else []
         expect(got == [str(want)], f"run_on_gpus(['python', '-c', {COUNT_GPUS!r}], {visible!r}): the child printed "
                                    f"{info['stdout']!r} (stderr {info['stderr']!r}); expected {want}")
 
-
-@probe
-def run_child_count(mod, visible: list[int]) -> dict:
-    """Ask a child started through run_on_gpus how many CUDA devices it sees."""
-    proc = mod.run_on_gpus([sys.executable, "-c", COUNT_GPUS], visible)
-    out, err = getattr(proc, "stdout", None), getattr(proc, "stderr", None)
-    return {"stdout": out if isinstance(out, str) else None, "stderr": err[-500:] if isinstance(err, str) else ""}

@@ -1,15 +1,21 @@
-"""Checks for exercise5: DataParallel's scatter, replicate, parallel_apply and gather, built by hand."""
+"""Checks for exercise5: DataParallel's scatter, replicate, parallel_apply and gather, built by hand.
+
+Every check runs a program of labkit's generic recipes in the child (labkit.recipe) and judges in the grader:
+values against the grader's own copy of the same inputs (labkit.inputs.build), a step redone here.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from labkit.checks import StudentError, check, expect, expect_close, fail, probe
+from labkit.checks import StudentError, check, expect, expect_close, fail
+from labkit.inputs import build
+from labkit.recipe import Program, module, ref
 
 CPU, META = torch.device("cpu"), torch.device("meta")
 CUDA2 = [torch.device("cuda", 0), torch.device("cuda", 1)]
+PATH = ["split_batch", "replicate", "parallel_apply", "gather"]  # the functions the step is built from
 
 
 def tiny_net(seed: int, d_in: int = 3, d_out: int = 2, norm: bool = False) -> nn.Sequential:

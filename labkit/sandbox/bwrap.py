@@ -14,8 +14,10 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from labkit.paths import PACKAGE, exercises_root, solutions_root
@@ -64,7 +66,10 @@ def hidden_paths() -> list[Path]:
     under /usr or /opt): each is covered by an empty tmpfs, so the child finds no checks file to replay."""
     shown = [*visible_paths(), *(Path(top) for top in SYSTEM)]
     found = set()
-    for p in (exercises_root(), solutions_root(), PACKAGE / "exercises"):
+    # an editable install copies the exercises into site-packages/labkit/exercises too (hatch's force-include)
+    sites = {Path(p) / "labkit" / "exercises" for p in (sysconfig.get_paths()["purelib"],
+                                                          sysconfig.get_paths()["platlib"], *site.getsitepackages())}
+    for p in (exercises_root(), solutions_root(), PACKAGE / "exercises", *sites):
         if p is not None and p.resolve().is_dir() and any(p.resolve().is_relative_to(s) for s in shown):
             found.add(p.resolve())
     return sorted(found)

@@ -48,6 +48,9 @@ def run(student: ModuleType, program: dict, gate: Callable[[], None]) -> dict:
         elif op == "backward":
             _backward(step, saved, i)
             records.append({})
+        elif op == "seed":
+            torch.manual_seed(int(step["seed"]))
+            records.append({})
         elif op == "cuda_initialized":
             torch.cuda._initialized = True
             records.append({})
@@ -93,6 +96,8 @@ def _call(student: ModuleType, step: dict, saved: dict, gate: Callable[[], None]
                 stack.enter_context(spies.hidden_cuda())
             for name, events in spied.items():
                 stack.enter_context(spies.spy(name, events))
+            if step.get("watch"):
+                stack.enter_context(spies.watch(student, step["watch"], record.setdefault("watched", [])))
             if step.get("no_grad"):
                 stack.enter_context(torch.no_grad())
             try:

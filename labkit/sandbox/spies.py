@@ -105,6 +105,28 @@ def spy(name: str, events: list) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def watch(student: Any, names: list[str], events: list) -> Iterator[None]:
+    """Record the names of the student's module-level functions `names` as they are called during the block
+    (through the module's globals: one function of the file calling another). Read and written in the
+    module's own dict, so no student code runs to install or remove the wrappers."""
+    space = vars(student)
+    real = {n: space[n] for n in names if isinstance(n, str) and callable(space.get(n))}
+
+    def wrapped(name: str, fn: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if len(events) < MAX_SHAPES:
+                events.append(name)
+            return fn(*args, **kwargs)
+        return call
+
+    space.update({n: wrapped(n, fn) for n, fn in real.items()})
+    try:
+        yield
+    finally:
+        space.update(real)
+
+
+@contextlib.contextmanager
 def hidden_cuda() -> Iterator[None]:
     """CUDA looks absent, as on a machine without a GPU (the worker never initialised it)."""
     saved = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -18,17 +18,13 @@ TOY = Path(__file__).parent.parent / "toy"
 SOLUTION = (TOY / "exercise99" / "solution.py").read_text()
 
 EXTRA = '''
-from labkit.checks import check, expect, probe
-
-
-@probe
-def secret_case(mod):
-    return mod.add(10**12, -7)
+from labkit.checks import check, expect
+from labkit.recipe import Program
 
 
 @check(points=2, title="add handles the secret huge case")
 def secret_huge_add(sub):
-    got = sub.probe("secret_case")
+    got = sub.run(Program().call("add", 10**12, -7, save="sum").report("sum"))["values"]["sum"]
     expect(got == 10**12 - 7, f"SECRET-INPUT add(10**12, -7) gave {got!r}")
 
 
@@ -53,7 +49,7 @@ def grade_with(worker, tmp_path, source: str, checks_dir: Path):
     return grade(resolve("exercise99", TOY), path, worker=worker, checks_dir=checks_dir)
 
 
-def test_added_checks_run_with_their_own_probes_and_visibility(worker, tmp_path, checks_dir):
+def test_added_checks_run_their_programs_with_their_visibility(worker, tmp_path, checks_dir):
     report = grade_with(worker, tmp_path, SOLUTION, checks_dir)
     got = statuses(report)
     assert got["secret_huge_add"] == "passed" and got["shown_extra"] == "passed", got

@@ -1,20 +1,26 @@
-"""Replaces the trusted probe's code (model_info.__code__) in labkit_checks at import time.
+"""Patches labkit's child interpreter at import time so that every module report claims torch's Linear(3, 2).
 
-The probe keeps a reference to the function object, but its code object can still be swapped.
+There are no probes any more: the child's generic code (labkit.sandbox.program and facts) is the only
+trusted code beside the student's, and the student can rewrite it. The forged report fails because the
+check recomputes the model's output from the reported parameters on its own input.
 EXPECT: builds=failed|error others=passed
 """
 import sys
 
 import torch
 
+_facts = sys.modules.get("labkit.sandbox.facts")
+if _facts is not None:
+    _real = _facts.module_facts
 
-def _fake_probe(mod):
-    return {"type": "Linear", "params": 8, "pid": 0}
+    def _forged(net, values=True):
+        report = _real(net, values)
+        linear = "torch.nn.modules.linear.Linear"
+        report.update(type=linear, name="Linear", torch=True,
+                      params=[["weight", torch.zeros(2, 3)], ["bias", torch.zeros(2)]])
+        return report
 
-
-_checks = sys.modules.get("labkit_checks")
-if _checks is not None and hasattr(_checks, "model_info"):
-    _checks.model_info.__code__ = _fake_probe.__code__
+    _facts.module_facts = _forged
 
 
 def add(a, b):

@@ -47,12 +47,7 @@ def secret_adds(sub):
 '''
 
 # Attacks that found a hole in labkit: each is described in its reason; strict, so a fix shows up at once.
-HOLES = {  # what remains by design: probes run in the student's process (README, threat model)
-    "forged_frame_nonce": "the nonce and reply pipe live in the child's memory (sandbox.child.serve_child locals): "
-                          "the student's code forges the trusted probe's reply, so builds passes with Linear(5, 5)",
-    "probe_code_patch": "probes run in the student's process (sandbox.child.serve_child): keeping a reference to "
-                        "model_info does not stop the student swapping its __code__, so builds passes",
-}
+HOLES: dict[str, str] = {}
 
 
 def parse(path: Path) -> dict:

@@ -1,10 +1,9 @@
 """Checks for the engine's tests: each one asks for a value the grader recomputes."""
 
-import os
-
 import torch
 
-from labkit.checks import check, expect, expect_close, load_student_tensors, probe
+from labkit.checks import check, expect, expect_close, load_student_tensors
+from labkit.recipe import Program, ref
 
 
 @check(points=1, title="add works on random numbers", hint="return a + b")
@@ -29,16 +28,20 @@ def writes(sub):
     expect_close(load_student_tensors(path, max_bytes=1 << 20), x, "the saved tensor")
 
 
-@probe
-def model_info(mod):
-    net = mod.model()
-    return {"type": type(net).__name__, "params": sum(p.numel() for p in net.parameters()), "pid": os.getpid()}
-
-
 @check(points=1, title="model() builds a Linear(3, 2)")
 def builds(sub):
-    info = sub.probe("model_info")
-    expect(info["type"] == "Linear" and info["params"] == 8, f"expected Linear(3, 2), got {info}")
+    x = torch.randn(5, 3, generator=sub.generator())
+    prog = Program().call("model", save="net").call(ref("net"), x, save="y", no_grad=True)
+    got = sub.run(prog.report("net", "module").report("y"))["values"]
+    info = got["net"]
+    expect(info["type"] == "torch.nn.modules.linear.Linear" and info["torch"], f"expected torch's Linear, got "
+           f"{info.get('type')}")
+    params = dict(info["params"])  # the parameters themselves, not a count the child could make up
+    shapes = {name: tuple(t.shape) for name, t in params.items()}
+    expect(shapes == {"weight": (2, 3), "bias": (2,)}, f"expected Linear(3, 2), got {shapes}")
+    # the model's answer on the grader's input must be what those parameters compute: a report made up
+    # without a working Linear(3, 2) does not add up
+    expect_close(got["y"], torch.nn.functional.linear(x, params["weight"], params["bias"]), "model()(x)")
 
 
 @check(points=1, title="add still works after the others")
