@@ -211,7 +211,7 @@ class _Gated:
 class _Busy:
     """About `seconds[n]` of matrix products queued on `device` after the n-th gate, on a side stream: the
     training loop's copies and kernels do not wait for them, torch.cuda.synchronize(device) does. Calibrated
-    when built (before any student function runs); on the CPU the products simply run (a plain wait)."""
+    when built (before any student function runs); on the CPU the products run for `seconds[n]` (a busy wait)."""
 
     def __init__(self, device: str, seconds: list[float]):
         self.device, self.seconds = torch.device(device), [float(s) for s in seconds]
@@ -240,8 +240,14 @@ class _Busy:
         return max((perf_counter() - start) / count, 1e-9)
 
     def queue(self, n: int) -> None:
-        if n < len(self.seconds) and self.seconds[n] > 0:
+        if n >= len(self.seconds) or self.seconds[n] <= 0:
+            return
+        if self.device.type == "cuda":
             self._products(max(1, round(self.seconds[n] / self.per)))
+            return
+        end = perf_counter() + self.seconds[n]  # on the CPU the products run at once: no calibration to trust
+        while perf_counter() < end:
+            self._products(1)
 
 
 class _GpuWork:
@@ -249,6 +255,7 @@ class _GpuWork:
 
     def __init__(self, device: str, ms: list[float]):
         self.busy, self.calls = _Busy(device, [float(m) / 1000 for m in ms]), 0
+        self.busy.stream = None  # on the current stream, as the caller's own kernels would be
 
     def __call__(self) -> None:
         self.busy.queue(self.calls % max(1, len(self.busy.seconds)))

@@ -59,6 +59,15 @@ def run_child(sub, script: str, visible: list[int], env: dict | None = None, att
     return info
 
 
+def raised(sub, prog: Program) -> StudentError | None:
+    """The exception a student function raised while `prog` ran, or None when the program completed."""
+    try:
+        sub.run(prog)
+    except StudentError as exc:
+        return exc
+    return None
+
+
 # --- checks ------------------------------------------------------------------------------
 
 def judge_env(got, visible, order: str, call: str) -> None:
@@ -138,9 +147,10 @@ def physical_index_rejects(sub):
        hint_zh="使用 subprocess.run(argv, env={**os.environ, **cuda_env(visible)}, capture_output=True, text=True)")
 def run_sees_mask(sub):
     cases = [(random_mask(sub.rng), {}), ([], {}), (random_mask(sub.rng), {MASK: "9,8", ORDER: "FASTEST_FIRST"})]
-    # The output is judged here against a script drawn for this call (the order of its lines), with a mark only
-    # this call sets: printing it without running the script means parsing and imitating it, more work than
-    # subprocess.run. The class is the child's word (a look-alike could borrow the name) and earns nothing alone.
+    # The output is judged here against a script drawn for this call (the order of its lines: a guess passes all
+    # three cases once in 216), with a mark only this call sets: printing it without running the script means
+    # parsing and imitating it, more work than subprocess.run. The class is the child's word (a look-alike could
+    # borrow the name) and earns nothing alone.
     for visible, preset in cases:
         mark = f"mark-{sub.rng.randrange(10**9)}"
         script, names = show_env(sub.rng)
@@ -186,8 +196,8 @@ def run_keeps_caller_env(sub):
        hint_zh="在确认 CUDA 尚未启动之后，执行 os.environ.update(cuda_env(visible))。")
 def restrict_sets(sub):
     for visible, preset in [(random_mask(sub.rng), {MASK: "0"}), ([], {}), ([5, 6, 7], {ORDER: "FASTEST_FIRST"})]:
-        # Both facts are the child's word: setting the variables is the honest one line, and so is leaving CUDA
-        # alone; reporting them falsely would take patching labkit's own recorders.
+        # Both facts are the child's word (labkit's record of os.environ, torch's flag): making them true is the
+        # one honest line os.environ.update(...), while faking them means patching labkit's recorders or torch.
         env = {MASK: None, ORDER: None, **preset}
         prog = Program().call("restrict_gpus", visible, env=env).let("started", cuda_initialized())
         run = sub.run(prog.report("started"))
@@ -208,15 +218,17 @@ def restrict_sets(sub):
        hint_zh="if torch.cuda.is_initialized(): raise RuntimeError(...) —— 否则掩码会被悄无声息地忽略。")
 def restrict_too_late(sub):
     visible = random_mask(sub.rng)
-    marked = Program().pretend_cuda_initialized().let("started", cuda_initialized()).report("started")
-    expect(sub.run(marked)["values"]["started"] is True,
-           "the check could not mark CUDA as initialised with this torch (a labkit problem, not yours)")
-    try:  # CUDA stays marked as initialised in this check's child; marking it again costs nothing
-        sub.run(Program().pretend_cuda_initialized().call("restrict_gpus", visible))
-        err = None
-    except StudentError as exc:
-        err = exc
     call = f"restrict_gpus({visible!r})"
+    # Before CUDA starts the same call must return: raising always is not knowing when it is too late.
+    err = raised(sub, Program().call("restrict_gpus", visible, env={MASK: None, ORDER: None}))
+    if err is not None and err.is_a("NotImplementedError"):
+        raise err
+    expect(err is None, f"{call} raised {err.type_name if err else ''} although CUDA had not started: raise only "
+           "when torch.cuda.is_initialized() is True, and set the variables otherwise")
+    marked = Program().pretend_cuda_initialized().let("started", cuda_initialized()).report("started")
+    if sub.run(marked)["values"]["started"] is not True:  # labkit's problem, reported as such, never the student's
+        raise RuntimeError("the check could not mark CUDA as initialised in the child with this torch")
+    err = raised(sub, Program().pretend_cuda_initialized().call("restrict_gpus", visible))
     expect(err is not None, call + _(" returned normally although torch.cuda.is_initialized() was True: the "
                                      "variables were set after CUDA initialised, which read them once at start-up, so "
                                      "the new mask is silently ignored. Raise RuntimeError instead"))

@@ -18,15 +18,14 @@ CUDA2 = [torch.device("cuda", 0), torch.device("cuda", 1)]
 PATH = ["split_batch", "replicate", "parallel_apply", "gather"]  # the functions the step is built from
 
 
-def tiny_net(seed: int, d_in: int = 3, d_out: int = 2, norm: bool = False) -> nn.Sequential:
-    """A float64 Linear-Tanh-Linear (BatchNorm optional) whose weights depend only on `seed`, here and in the child."""
+def net_recipe(seed: int, d_in: int = 3, d_out: int = 2, norm: bool = False) -> dict:
+    """A float64 Linear-Tanh-Linear (BatchNorm optional) whose weights are drawn here from `seed` and travel."""
+    layers = [["Linear", d_in, 6]] + ([["BatchNorm1d", 6]] if norm else []) + [["Tanh"], ["Linear", 6, d_out]]
     g = torch.Generator().manual_seed(seed)
-    layers = [nn.Linear(d_in, 6)] + ([nn.BatchNorm1d(6)] if norm else []) + [nn.Tanh(), nn.Linear(6, d_out)]
-    net = nn.Sequential(*layers).double()
-    with torch.no_grad():  # BatchNorm's running stats get values of their own: a replica that drops them shows
-        for t in [*net.parameters(), *(b for b in net.buffers() if b.is_floating_point())]:
-            t.copy_(torch.rand(t.shape, generator=g, dtype=t.dtype) - 0.4)
-    return net
+    # BatchNorm's running stats get values of their own: a replica that drops them shows.
+    state = {k: torch.rand(v.shape, generator=g, dtype=torch.float64) - 0.4
+             for k, v in build(module(layers, seed=0, dtype="float64")).state_dict().items() if v.is_floating_point()}
+    return module(layers, seed=seed, dtype="float64", state=state)
 
 
 def cpus(sub) -> list[torch.device]:
@@ -37,135 +36,143 @@ def data(sub, n: int, cols: int) -> torch.Tensor:
     return torch.randn(n, cols, generator=sub.generator().manual_seed(sub.rng.randrange(2**31)), dtype=torch.float64)
 
 
-# --- probes (run in the child, next to the student's module) ---------------------------
-
-@probe
-def split_report(mod, X, y, devices) -> dict:
-    xs, ys = mod.split_batch(X, y, devices)
-    return {"xs": list(xs), "ys": list(ys), "xdev": [str(t.device) for t in xs], "ydev": [str(t.device) for t in ys]}
-
-
-@probe
-def replicate_report(mod, seed: int, devices) -> dict:
-    """Replicate a fresh net, then nudge each replica's first weight and see whether anything else moved."""
-    net = tiny_net(seed, norm=True)
-    replicas = list(mod.replicate(net, devices))
-    info = {"count": len(replicas), "distinct": len({id(r) for r in replicas}) == len(replicas),
-            "original": [i for i, r in enumerate(replicas) if r is net],
-            "devices": [sorted({str(t.device) for t in r.state_dict().values()}) for r in replicas],
-            "states": [{k: v.clone() for k, v in r.state_dict().items()} for r in replicas],
-            "trainable": [all(p.requires_grad for p in r.parameters()) for r in replicas],
-            "original_devices": sorted({str(t.device) for t in net.state_dict().values()}), "coupled": []}
-    firsts = [next(m.parameters()) for m in [net] + replicas]  # index 0: the original
-    snap = [q.detach().clone() for q in firsts]
-    with torch.no_grad():
-        for i in [i for i, q in enumerate(firsts) if i and q.device.type != "meta"]:
-            firsts[i].add_(1.0)
-            info["coupled"] += [[i - 1, j] for j, q in enumerate(firsts)
-                                if j != i and q.device.type != "meta" and not torch.equal(q, snap[j])]
-            firsts[i].copy_(snap[i])  # (w + 1) - 1 need not be w in floating point
-    return info
-
-
-@probe
-def apply_report(mod, seeds: list[int], inputs: list) -> list:
-    return list(mod.parallel_apply([tiny_net(s) for s in seeds], list(inputs)))
-
-
-@probe
-def allreduce_report(mod, tensors: list) -> dict:
-    originals, ptrs = list(tensors), [t.data_ptr() for t in tensors]  # the caller's own references, kept first
-    mod.allreduce(tensors)
-    return {"values": [t.clone() for t in originals], "length": len(tensors),
-            "rebound": [i for i, t in enumerate(originals) if i >= len(tensors) or tensors[i] is not t],
-            "moved": [i for i, t in enumerate(originals) if t.data_ptr() != ptrs[i]]}
-
-
-@probe
-def step_report(mod, seed: int, X, y, lr: float, devices) -> dict:
-    net = tiny_net(seed, X.shape[1], y.shape[1]).to(devices[0])
-    params = list(net.parameters())
-    loss = mod.data_parallel_step(net, X, y, nn.MSELoss(), lr, devices)
-    return {"loss": float(loss) if isinstance(loss, float) else None, "loss_type": type(loss).__name__,
-            "params": [p.detach() for p in params], "devices": sorted({str(p.device) for p in params}),
-            "in_place": [id(p) for p in net.parameters()] == [id(p) for p in params]}
+def state_of(facts: dict) -> dict:
+    """A reported module's state_dict: its parameters and persistent buffers by name."""
+    return {**{n: t for n, t in facts["params"]}, **{n: t for n, t, keep in facts["buffers"] if keep}}
 
 
 def judge_split(sub, n_samples: int, devices) -> None:
     X, y = data(sub, n_samples, 3), data(sub, n_samples, 1).squeeze(1)
-    want = [len(c) for c in X.chunk(len(devices))]
-    got = sub.probe("split_report", X, y, devices)
-    sizes, ysizes = [len(t) for t in got["xs"]], [len(t) for t in got["ys"]]
+    prog = Program().call("split_batch", X, y, devices, save="out")
+    got = sub.run(prog.report("out").report("out", "devices", key="where"))["values"]
     call = f"split_batch on a batch of {n_samples} for {len(devices)} devices"
+    out, where = got["out"], {tuple(p): d for p, d in got["where"]}  # where: the child's tensor.device of each
+    expect(isinstance(out, (list, tuple)) and len(out) == 2 and all(isinstance(s, (list, tuple)) for s in out)
+           and all(torch.is_tensor(t) for s in out for t in s), f"{call} should return (X shards, y shards), "
+           "two lists of tensors")
+    want = [len(c) for c in X.chunk(len(devices))]
+    sizes, ysizes = [len(t) for t in out[0]], [len(t) for t in out[1]]
     expect(sizes == want, f"{call}: shard sizes {sizes}, expected {want} (tensor.chunk semantics: ceil(N/n) per "
                           "shard, the last one smaller; fewer samples than devices give fewer shards)")
     expect(ysizes == sizes, f"{call}: y shards have sizes {ysizes} but X shards {sizes}; they must line up")
     for i, (x, t) in enumerate(zip(X.chunk(len(devices)), y.chunk(len(devices)), strict=True)):
-        where, d = (got["xdev"][i], got["ydev"][i]), devices[i]
-        expect(where == (str(d), str(d)), f"{call}: shard {i} is on {where[0]} (X) and {where[1]} (y), expected {d}")
-        expect(d.type == "meta" or (torch.equal(got["xs"][i], x) and torch.equal(got["ys"][i], t)),
+        # The shards' values are judged here; their device is the child's word, true with one .to(devices[i]).
+        at, d = (where.get((0, i)), where.get((1, i))), devices[i]
+        expect(at == (str(d), str(d)), f"{call}: shard {i} is on {at[0]} (X) and {at[1]} (y), expected {d}")
+        expect(d.type == "meta" or (torch.equal(out[0][i], x) and torch.equal(out[1][i], t)),
                f"{call}: shard {i} should hold X.chunk(n)[{i}] and the matching y.chunk(n)[{i}]")
 
 
 def judge_replicate(sub, devices) -> None:
-    seed = sub.rng.randrange(2**31)
-    info = sub.probe("replicate_report", seed, devices)  # judged for the CPU and the GPU checks alike
-    expect(info["count"] == len(devices), f"replicate returned {info['count']} replicas for {len(devices)} devices")
-    expect(info["distinct"], "replicate returned the same module object more than once ([module] * n): a change to "
-                             "one replica is a change to all; make one copy per device (copy.deepcopy)")
-    expect(not info["original"], "replicate returned the original module as a replica: copy it (copy.deepcopy)")
-    expect(info["original_devices"] == ["cpu"], f"replicate moved the original model to {info['original_devices']}: "
-                                                "copy it first (copy.deepcopy; copy.copy shares the parameters)")
-    ref = tiny_net(seed, norm=True).state_dict()
+    """Replicate the grader's net: the replicas' values are judged against its own copy; then, in a second run,
+    each replica object gets a tag and its first weight a different nudge (2**i): the tags and the weights that
+    come back show, from values, which replicas are one object and which share tensors with another."""
+    recipe, n = net_recipe(sub.rng.randrange(2**31), norm=True), len(devices)
+    prog = Program().let("net", recipe).call("replicate", ref("net"), devices, save="reps")
+    got = sub.run(prog.report("reps").report("net", "module_shapes"))["values"]
+    reps, ref_state = got["reps"], build(recipe).state_dict()
+    expect(isinstance(reps, (list, tuple)), f"replicate returned {type(reps).__name__}, expected a list of modules")
+    expect(len(reps) == n, f"replicate returned {len(reps)} replicas for {n} devices")
+    for i, r in enumerate(reps):
+        expect(isinstance(r, dict) and r.get("report") == "module", f"replica {i} is not a module")
+        expect(sorted(state_of(r)) == sorted(ref_state), f"replica {i} has state {list(state_of(r))}, expected a "
+                                                         f"copy's {list(ref_state)}")
+    prog = Program().let("net", recipe).call("replicate", ref("net"), devices, save="reps")
+    for i in range(n):
+        prog.call(ref("reps", i, "__setattr__"), "labkit_tag", i)
+    for i in range(n):  # read once all are tagged: one object holds only the last tag it was given
+        prog.let(f"tag{i}", ref("reps", i, "labkit_tag")).report(f"tag{i}")
+    moved = [i for i, d in enumerate(devices) if d.type != "meta"]
+    for i in moved:
+        prog.call(ref("reps", i, "0", "weight", "add_"), float(2**i), no_grad=True)
+    prog.let("tag_net", ref("net", "labkit_tag", missing=None)).report("tag_net").report("reps").report("net", "module")
+    after = sub.run(prog)["values"]
+    for j in range(n):
+        expect(after[f"tag{j}"] == j, "replicate returned the same module object more than once ([module] * n): "
+                                      "a change to one replica is a change to all; make one copy per device "
+                                      "(copy.deepcopy)")
+    expect(after["tag_net"] is None, "replicate returned the original module as a replica: copy it (copy.deepcopy)")
+    expect(got["net"]["devices"] == ["cpu"], f"replicate moved the original model to {got['net']['devices']}: "
+                                             "copy it first (copy.deepcopy; copy.copy shares the parameters)")
     for i, d in enumerate(devices):
-        state = info["states"][i]
-        expect(list(state) == list(ref), f"replica {i} has state {list(state)}, expected a copy's {list(ref)}")
-        expect(info["devices"][i] == [str(d)], f"replica {i} has tensors on {info['devices'][i]}, expected {d}")
-        expect(info["trainable"][i], f"replica {i} has parameters with requires_grad=False: it could not learn")
-        for k, v in ref.items():
-            same = state[k].shape == v.shape if d.type == "meta" else torch.equal(state[k], v)
+        r = reps[i]
+        # Devices and requires_grad are the child's word: true with one .to(d), and deepcopy keeps requires_grad.
+        expect(r["devices"] == [str(d)], f"replica {i} has tensors on {r['devices']}, expected {d}")
+        expect(r["requires_grad"] == [p for p, _ in r["params"]],
+               f"replica {i} has parameters with requires_grad=False: it could not learn")
+        for k, v in ref_state.items():
+            mine = state_of(r)[k]
+            same = mine.shape == v.shape if d.type == "meta" else torch.equal(mine, v)
             expect(same, f"replica {i}'s {k} differs from the original's: replicas start with equal weights")
-    for i, j in info["coupled"][:1]:
-        fail(f"changing replica {i}'s weight also changed {'the original' if j == 0 else f'replica {j - 1}'}: "
-             "they share tensors (a shallow copy?); each replica needs its own copy of every parameter and buffer")
+    first = ref_state["0.weight"]
+    facts = {0: after["net"], **{i + 1: after["reps"][i] for i in moved}}  # 0: the original, i + 1: replica i
+    nudged = {j: round(float((dict(f["params"])["0.weight"] - first).mean())) for j, f in facts.items()}
+    for i in moved:  # each should carry its own nudge and nobody else's
+        for j, got_j in nudged.items():
+            if j != i + 1 and got_j & (1 << i):
+                fail(f"changing replica {i}'s weight also changed {'the original' if j == 0 else f'replica {j - 1}'}"
+                     ": they share tensors (a shallow copy?); each replica needs its own copy of every parameter "
+                     "and buffer")
 
 
 def judge_step(sub, devices, n_samples: int, *, want_loss: bool) -> None:
+    """Run the student's data_parallel_step on the grader's net; the grader redoes the step and compares."""
     seed, lr = sub.rng.randrange(2**31), round(sub.rng.uniform(0.1, 0.5), 3)
     X, y = data(sub, n_samples, 3), data(sub, n_samples, 2)
+    recipe = net_recipe(seed, X.shape[1], y.shape[1])
+    names = [n for n, _ in build(recipe).named_parameters()]
+    prog = Program().let("net", recipe)
+    if devices[0].type != "cpu":
+        prog.call(ref("net", "to"), devices[0])  # Module.to moves the parameters in place
+    # "before": the model's own parameter objects, held before the step: an in-place update shows in them.
+    prog.let("before", [ref("net", *n.split(".")) for n in names])
+    prog.let("loss_fn", module([["MSELoss"]], sequential=False))
+    prog.call("data_parallel_step", ref("net"), X, y, ref("loss_fn"), lr, devices, save="loss", watch=PATH)
+    answer = sub.run(prog.report("loss").report("net", "module").report("before"))
+    got, watched = answer["values"], answer["steps"][-1].get("watched", [])
     sizes = [len(c) for c in X.chunk(len(devices))]
-    got = sub.probe("step_report", seed, X, y, lr, devices)
     call = f"data_parallel_step with a batch of {n_samples} on {len(devices)} devices (shards {sizes})"
-    loss, params, after = reference_step(seed, X, y, lr)
-    bad_loss, bad_params, _ = reference_step(seed, X, y, lr, sizes)
+    loss, params, after = reference_step(recipe, X, y, lr)
+    bad_loss, bad_params, _ = reference_step(recipe, X, y, lr, sizes)
     uneven = len(set(sizes)) > 1  # only uneven shards tell the weighted and the unweighted mean apart
     unweighted = (f"; that is what averaging the per-shard mean losses without weighting by shard size gives: "
                   f"weight shard i's mean loss by n_i / N (shards {sizes} of N = {n_samples})")
     if want_loss:
         got_loss = got["loss"]
-        expect(got_loss is not None, f"{call} should return a Python float (loss.item()), got {got['loss_type']}")
+        expect(type(got_loss) is float, f"{call} should return a Python float (loss.item()), got "
+                                        f"{getattr(got_loss, 'type_name', type(got_loss).__name__)}")
         expect(not (uneven and abs(got_loss - bad_loss) < 1e-9), f"{call} returned {got_loss:.6g}, expected "
                                                                  f"{loss:.6g}{unweighted}")
         expect(abs(got_loss - after) > 1e-9, f"{call} returned the loss after the update ({after:.6g}); expected "
                                              f"the loss before it ({loss:.6g})")
         expect_close(got_loss, loss, f"{call}: the full-batch mean loss before the update", rtol=1e-6, atol=1e-9)
-        return
-    expect(got["in_place"], f"{call}: the model's parameters were replaced by new objects; update the model's "
-                            "own parameters in place (p -= lr * grad under torch.no_grad())")
-    expect(got["devices"] == [str(devices[0])], f"{call}: the model's parameters ended on {got['devices']}, "
-                                                f"expected {devices[0]} where they started")
-    pairs = list(zip(got["params"], params, bad_params, tiny_net(seed).parameters(), strict=True))
-    diff = max((g - w).abs().max().item() for g, w, _, _ in pairs)
-    expect(diff <= 1e-6 or not uneven or not all(torch.allclose(g, b, atol=1e-9) for g, _, b, _ in pairs),
-           f"{call}: the parameters differ from one full-batch SGD step{unweighted}")
-    expect(any(not torch.equal(g, s) for g, _, _, s in pairs), f"{call}: the parameters did not change")
-    expect(diff <= 1e-6, f"{call}: the parameters differ from one full-batch SGD step by up to {diff:.3g} (allowed "
-                         "1e-6); sum the replicas' gradients (shard losses weighted by size) and take one step")
+    else:
+        now = [t for _, t in got["net"]["params"]]
+        expect(len(now) == len(names) and all(torch.equal(b, t) for b, t in zip(got["before"], now, strict=True)),
+               f"{call}: the model's parameters were replaced by new objects; update the model's own parameters "
+               "in place (p -= lr * grad under torch.no_grad())")
+        expect(got["net"]["devices"] == [str(devices[0])], f"{call}: the model's parameters ended on "
+                                                           f"{got['net']['devices']}, expected {devices[0]} where "
+                                                           "they started")
+        pairs = list(zip(now, params, bad_params, build(recipe).parameters(), strict=True))
+        diff = max((g - w).abs().max().item() for g, w, _, _ in pairs)
+        expect(diff <= 1e-6 or not uneven or not all(torch.allclose(g, b, atol=1e-9) for g, _, b, _ in pairs),
+               f"{call}: the parameters differ from one full-batch SGD step{unweighted}")
+        expect(any(not torch.equal(g, s) for g, _, _, s in pairs), f"{call}: the parameters did not change")
+        expect(diff <= 1e-6, f"{call}: the parameters differ from one full-batch SGD step by up to {diff:.3g} "
+                             "(allowed 1e-6); sum the replicas' gradients (shard losses weighted by size) and take "
+                             "one step")
+    # A child-reported fact: which of the file's own functions the step called. It earns points only because
+    # making it true is the honest path (one call each); a single-device step would pass the values above.
+    skipped = [f for f in PATH if f not in watched]
+    expect(not skipped, f"{call} never called your {', '.join(skipped)}: build the step from your own "
+                        "split_batch, replicate, parallel_apply and gather (the data-parallel path), not one "
+                        "full-batch step on one device")
 
 
-def reference_step(seed: int, X, y, lr: float, sizes: list[int] | None = None) -> tuple[float, list, float]:
+def reference_step(recipe: dict, X, y, lr: float, sizes: list[int] | None = None) -> tuple[float, list, float]:
     """One SGD step on one device: loss before, parameters after, loss after; `sizes`: the unweighted mistake."""
-    net = tiny_net(seed, X.shape[1], y.shape[1])
+    net = build(recipe)
     if sizes is None:
         loss = F.mse_loss(net(X), y)
     else:
@@ -206,10 +213,12 @@ def parallel_apply_matches(sub):
     n = sub.rng.randint(2, 4)
     seeds = [sub.rng.randrange(2**31) for _ in range(n)]
     inputs = [data(sub, sub.rng.randint(1, 5), 3) for _ in range(n)]
-    got = sub.probe("apply_report", seeds, inputs)
+    nets = [net_recipe(s) for s in seeds]
+    got = sub.run(Program().call("parallel_apply", nets, inputs, save="out").report("out"))["values"]["out"]
+    expect(isinstance(got, (list, tuple)), f"parallel_apply returned {type(got).__name__}, expected a list")
     expect(len(got) == n, f"parallel_apply returned {len(got)} outputs for {n} replicas")
-    want = [tiny_net(s)(x).detach() for s, x in zip(seeds, inputs, strict=True)]
-    first = [tiny_net(seeds[0])(x).detach() for x in inputs]
+    want = [build(r)(x).detach() for r, x in zip(nets, inputs, strict=True)]
+    first = [build(nets[0])(x).detach() for x in inputs]
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
         if i and torch.is_tensor(g) and g.shape == w.shape and torch.allclose(g, first[i]):
             fail(f"output {i} is replicas[0](inputs[{i}]): apply replica {i} to input {i}")
@@ -273,15 +282,18 @@ def allreduce_in_place(sub):
     for n, shape in [(3, (2, 3)), (sub.rng.randint(2, 5), (sub.rng.randint(1, 4), sub.rng.randint(1, 4)))]:
         tensors = [data(sub, *shape) for _ in range(n)]
         total = torch.stack(tensors).sum(0)
-        got = sub.probe("allreduce_report", tensors)
-        expect(got["length"] == n, f"allreduce changed the list's length from {n} to {got['length']}")
-        for i in got["rebound"][:1]:
+        # The caller's list after the call, and which of its slots now hold other objects or other memory:
+        # labkit's observation in the child, true with one t.copy_(total); the values are judged here.
+        got = sub.run(Program().call("allreduce", tensors, keep_args=True))["steps"][0]
+        values = got["args_after"][0]
+        expect(len(values) == n, f"allreduce changed the list's length from {n} to {len(values)}")
+        for i in [p[1] for p in got["replaced"] if len(p) == 2 and p[0] == 0][:1]:
             fail(f"allreduce rebinds list slots (tensors[{i}] = ...) instead of changing the tensors: the caller's "
                  "own tensors (a model's .grad, say) keep their old values; write into each one with t.copy_(total)")
-        for i in got["moved"][:1]:
+        for i in [p[1] for p in got["storage_moved"] if len(p) == 2 and p[0] == 0][:1]:
             fail(f"tensor {i} now points at new memory (t.data = ... or t.set_(...)); write the sum into its own "
                  "storage with t.copy_(total)")
-        for i, value in enumerate(got["values"]):
+        for i, value in enumerate(values):
             if torch.equal(value, tensors[i]):
                 fail(f"after allreduce tensor {i} of {n} still holds its old value; every tensor should hold the sum")
             expect_close(value, total, f"tensor {i} of {n} after allreduce (the sum of all)")

@@ -105,6 +105,41 @@ def plot_fit(x, y, model, path):
     plt.savefig(path)
 '''
 
+NEW_MODEL = '''
+def wrap_data_parallel(model, device_ids=None):
+    return nn.Sequential(nn.Linear(5, 2))  # a model, but not the one it was given
+'''
+
+# A forgery: the least-squares line (not trained) with a made-up falling list of losses.
+LSTSQ_FORGED = '''
+def fit_line(x, y, epochs, lr, device):
+    a = torch.cat([x, torch.ones_like(x)], dim=1)
+    solution = torch.linalg.lstsq(a, y).solution
+    model = nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(solution[0, 0].item())
+        model.bias.fill_(solution[1, 0].item())
+    best = ((a @ solution - y) ** 2).mean().item()
+    return model, [best + 10 * 0.99 ** t for t in range(epochs)]
+'''
+
+# Right answers written differently: the step by hand, the loss recorded after the step, in float64.
+HAND_STEPS = '''
+def fit_line(x, y, epochs, lr, device):
+    model = nn.Linear(1, 1).double().to(device)
+    x, y = x.double().to(device), y.double().to(device)
+    losses = []
+    for _ in range(epochs):
+        loss = ((model(x) - y) ** 2).mean()
+        model.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= lr * p.grad
+            losses.append(((model(x) - y) ** 2).mean().item())
+    return model, losses
+'''
+
 GROUPS = {
     "floor-wrap-prefix-points-lr": (FLOOR_SPLIT + ALWAYS_WRAP + PREFIXED + NO_POINTS + LR_IGNORED, {
         "replica_sizes": "that is [batch // n] * n",
@@ -122,6 +157,10 @@ GROUPS = {
     "array-split-tensor-losses": (ARRAY_SPLIT + TENSOR_LOSSES, {
         "replica_sizes": "like numpy.array_split",
         "fit_converges": "Python floats (loss.item())",
+    }),
+    "new-model-forged-fit": (NEW_MODEL + LSTSQ_FORGED, {
+        "wrap_bare": "other weights than the one it was given",
+        "fit_converges": "do not follow full-batch gradient descent",
     }),
 }
 
@@ -141,3 +180,8 @@ def test_wrong_answers_fail_with_a_message_naming_the_mistake(grade_source, solu
 def test_plot_written_with_pyplot_and_scatter_passes(grade_source, solution_source):
     report = grade_source(EX, solution_source(EX) + "\n" + PYPLOT_SCATTER)
     assert result(report, "plots_fit").status == "passed", result(report, "plots_fit").message
+
+
+def test_gradient_descent_written_by_hand_passes(grade_source, solution_source):
+    report = grade_source(EX, solution_source(EX) + "\n" + HAND_STEPS, only=["fit_converges"])
+    assert result(report, "fit_converges").status == "passed", result(report, "fit_converges").message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import result
+from conftest import result, statuses
 
 WRONG = {
     "restrict_without_guard": (
@@ -25,7 +25,29 @@ WRONG = {
         "def run_on_gpus(argv, visible):\n    os.environ.update(cuda_env(visible))\n"
         "    return subprocess.run(argv, capture_output=True, text=True)\n",
         "run_keeps_caller_env", "changed the caller's os.environ"),
+    "run_returns_output": (
+        "def run_on_gpus(argv, visible):\n"
+        "    return subprocess.check_output(argv, env={**os.environ, **cuda_env(visible)}, text=True)\n",
+        "run_sees_mask", "should return subprocess.run's CompletedProcess, got str"),
+    "run_output_bytes": (
+        "def run_on_gpus(argv, visible):\n"
+        "    return subprocess.run(argv, env={**os.environ, **cuda_env(visible)}, capture_output=True)\n",
+        "run_sees_mask", "(capture_output=True, text=True), got bytes"),
+    "run_env_replaced": (
+        "def run_on_gpus(argv, visible):\n"
+        "    return subprocess.run(argv, env=cuda_env(visible), capture_output=True, text=True)\n",
+        "run_sees_mask", "the child lost the rest of the environment"),
+    "restrict_always_raises": (
+        "def restrict_gpus(visible):\n    raise RuntimeError('too late')\n",
+        "restrict_too_late", "although CUDA had not started"),
 }
+
+# Forgeries: answers that try to pass without doing the work get no points for it.
+FORGED_OUTPUT = """
+def run_on_gpus(argv, visible):  # prints what the script would print, without running it
+    lines = [",".join(map(str, visible)), "PCI_BUS_ID", os.environ.get("LABKIT_MARK")]
+    return subprocess.CompletedProcess(argv, 0, stdout="\\n".join(lines) + "\\n", stderr="")
+"""
 
 
 @pytest.mark.parametrize("mistake", sorted(WRONG))
@@ -37,3 +59,17 @@ def test_wrong_answer_fails_its_check_and_says_why(grade_source, solution_source
     assert phrase in failed.message, failed.message
     if mistake == "run_mutates_environ":  # the child still sees the mask: only the caller's side is wrong
         assert result(report, "run_sees_mask").status == "passed"
+
+
+def test_output_made_up_without_running_the_script_fails(grade_source, solution_source):
+    report = grade_source("exercise3", solution_source("exercise3") + FORGED_OUTPUT)
+    failed = result(report, "run_sees_mask")
+    assert failed.status == "failed", (failed.status, failed.message)
+    assert "the child saw" in failed.message, failed.message
+
+
+def test_restrict_gpus_that_always_raises_scores_nothing(grade_source, solution_source):
+    patch = "\n\ndef restrict_gpus(visible):\n    raise RuntimeError('too late')\n"
+    report = grade_source("exercise3", solution_source("exercise3") + patch)
+    got = statuses(report)
+    assert got["restrict_too_late"] == "failed" and got["restrict_sets"] in ("failed", "error"), got

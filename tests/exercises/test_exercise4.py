@@ -54,11 +54,11 @@ WRONG = {
 def grade_some(worker, tmp_path):
     """Grade `source` against only the named checks of exercise4 (the same checks.py, the others deleted)."""
 
-    def run(source: str, names: list[str]):
+    def run(source: str, names: list[str], extra: str = ""):
         exercise = resolve("exercise4")
         folder = tmp_path / "exercise4"
         folder.mkdir(exist_ok=True)
-        text = exercise.checks_file.read_text(encoding="utf-8")
+        text = exercise.checks_file.read_text(encoding="utf-8") + extra  # `extra`: test-only checks
         others = [n for n in _check_names(exercise) if n not in names]
         (folder / "checks.py").write_text(text + "\n" + "".join(f"del {n}\n" for n in others), encoding="utf-8")
         student = tmp_path / "exercise4.py"
@@ -85,7 +85,79 @@ def test_wrong_answer_fails_its_check_and_says_why(grade_some, solution_source, 
         assert phrase in failed.message, failed.message
 
 
-# --- the GPU checks' verdicts, proven on the CPU with canned probe answers ---------------
+# --- forging: a submission that does not do the work gets nothing ---------------------
+
+FORGED = {
+    # Steps an optimizer at lr_at's rates on a dummy parameter, reports falling losses and a fine accuracy: the
+    # grader classifies its own images with the network and sees chance.
+    "fake_training": (
+        "def train(net, devices, batch_size, lr, epochs, train_set, test_set, warmup_steps=0):\n"
+        "    p = torch.zeros(1, requires_grad=True)\n    opt = torch.optim.SGD([p], lr=lr)\n"
+        "    steps = epochs * -(-len(train_set) // batch_size)\n    for s in range(steps):\n"
+        "        opt.param_groups[0]['lr'] = lr_at(s, warmup_steps, lr)\n        p.sum().backward()\n"
+        "        opt.step()\n"
+        "    return {'test_acc': 0.9, 'epoch_seconds': [0.1 * (e + 1) for e in range(epochs)],\n"
+        "            'losses': [2.3 - s / steps for s in range(steps)]}\n",
+        ["train_learns"], "expected at least 50 %"),
+    # Real training, made-up epoch times of a plausible size that differ: the grader's holds bound each epoch.
+    "guessed_epoch_times": (
+        WRAP_TRAIN + "    out['epoch_seconds'] = [0.5 - 0.01 * e for e in range(len(out['epoch_seconds']))]\n"
+        "    return out\n", ["epoch_times_honest"], "train() reported"),
+    # The right parameter count in one layer: the shapes a forward pass goes through give it away.
+    "parameter_count_only": (
+        "def resnet18(num_classes=10, in_channels=1, base_channels=64):\n"
+        "    n = sum(p.numel() for p in _reference_resnet18(num_classes, in_channels, base_channels).parameters())\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 784, n // (in_channels * 785)))\n",
+        ["resnet_shapes"], "the stages should output"),
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGED))
+def test_forged_answers_get_no_points(grade_some, solution_source, forgery):
+    patch, names, phrase = FORGED[forgery]
+    source = solution_source("exercise4") + "\n\n_reference_resnet18 = resnet18\n\n\n" + patch
+    report = grade_some(source, names)
+    for name in names:
+        failed = result(report, name)
+        assert failed.status == "failed" and failed.points == 0, (name, failed.status, failed.message)
+        assert phrase in failed.message, failed.message
+
+
+CPU_FALLBACK = (WRAP_RESNET + "    class Shifted(nn.Module):\n        def __init__(self):\n"
+                "            super().__init__()\n            self.net = net\n\n        def forward(self, x):\n"
+                "            return self.net(x + torch.zeros(1, 1, 1, 1))  # a CPU tensor: no forward on meta\n\n"
+                "    return Shifted()\n")
+
+
+def test_a_forward_that_cannot_run_on_meta_is_watched_on_the_cpu(grade_some, solution_source):
+    report = grade_some(solution_source("exercise4") + "\n\n" + CPU_FALLBACK, ["resnet_shapes", "resnet_options"])
+    assert [(r.name, r.status) for r in report.results] == [("resnet_shapes", "passed"), ("resnet_options", "passed")]
+
+
+# The GPU checks' programs are device-agnostic: run here on the CPU, as test-only checks beside the real ones.
+CPU_PROGRAMS = '''
+
+@check(points=1, title="the GPU timing program, on the CPU")
+def cpu_busy_timing(sub):
+    holds = [0.05, 0.12, 0.08]  # epoch 2 also gets DELAY s of device work after its gate (plain CPU work here)
+    judge_epoch_times(timing_run(sub, 64, 16, holds, "cpu", [0.0, DELAY, 0.0]), holds, 1)
+
+
+@check(points=1, title="the scaling program, on the CPU")
+def cpu_scaling(sub):
+    held = build(dataset("synthetic", n=40, seed=3))
+    run = scaling_run(sub, ["cpu"], 16, 0.05, 2, [1, 2, 3], held, 64, 1, 0.25, base_channels=2)
+    expect(run["used"] == ["cpu"] and 0 < run["wall"] < 60 and 0 <= run["acc"] <= 1, str(run))
+'''
+
+
+def test_the_gpu_programs_run_on_the_cpu(grade_some, solution_source):
+    report = grade_some(solution_source("exercise4"), ["cpu_busy_timing", "cpu_scaling"], extra=CPU_PROGRAMS)
+    assert [(r.name, r.status) for r in report.results] == [("cpu_busy_timing", "passed"), ("cpu_scaling", "passed")], \
+        [r.message for r in report.results]
+
+
+# --- the GPU checks' verdicts, proven on the CPU with canned answers ---------------------
 
 def checks_module():
     from labkit.grading.plan import load_checks
@@ -94,36 +166,34 @@ def checks_module():
 
 
 def gpu_timing_answer(epoch_seconds: list[float]) -> dict:
-    """What timing_report would send back from a GPU run where epoch 2 (index 1) got 0.5 s of queued GPU work."""
+    """A GPU run of 3 epochs (0.02 s of work each) held 0.1, 0.2 and 0.15 s; epoch 2 got 0.5 s of queued GPU work."""
     return {"result": {"test_acc": 0.5, "epoch_seconds": epoch_seconds, "losses": [1.0] * 24},
-            "wall": 0.9, "spans": [0.05, 0.05, 0.05], "uppers": [0.12, 0.62, 0.62], "spun": [1]}
+            "gates": [[0.01, 0.11], [0.13, 0.33], [0.85, 1.0]], "start": 0.0, "end": 1.02, "used": {"cuda:0"}}
 
 
 def test_gpu_timing_verdict_passes_a_synchronised_clock_and_catches_one_that_is_not():
     from labkit.checks import CheckFailed
 
-    judge = checks_module().judge_epoch_times
-    judge(gpu_timing_answer([0.07, 0.58, 0.07]), [0.0, 0.0, 0.0], 1)  # synchronised: the work shows in epoch 2
-    for times, phrase in (([0.07, 0.08, 0.07], "torch.cuda.synchronize"), ([0.07, 0.08, 0.57], "billed it to epoch 3")):
+    judge, holds = checks_module().judge_epoch_times, [0.1, 0.2, 0.15]
+    judge(gpu_timing_answer([0.12, 0.72, 0.17]), holds, 1)  # synchronised: the work shows in epoch 2
+    for times, phrase in (([0.12, 0.22, 0.17], "torch.cuda.synchronize"), ([0.12, 0.22, 0.67], "billed it to epoch 3"),
+                          ([0.05, 0.72, 0.17], "took at least 0.10 s"), ([0.3, 0.72, 0.17], "took at most")):
         with pytest.raises(CheckFailed, match=phrase):
-            judge(gpu_timing_answer(times), [0.0, 0.0, 0.0], 1)
+            judge(gpu_timing_answer(times), holds, 1)
 
 
 class CannedSub:
-    """A Submission stand-in whose probe returns a prepared answer (the verdict logic runs in this process)."""
+    """A Submission stand-in for checks whose runs are replaced by canned answers."""
 
-    def __init__(self, answer):
+    def __init__(self):
         import random
 
-        self.rng, self.answer, self.pid = random.Random(0), answer, None
-
-    def probe(self, name, *args, **kwargs):
-        return self.answer
+        self.rng, self.pid = random.Random(0), None
 
 
 def scaling_answer(one_wall=40.0, two_wall=25.0, one_acc=0.90, two_acc=0.89, used=("cuda:0", "cuda:1")):
-    return {"one": {"wall": one_wall, "acc": one_acc, "used": ["cuda:0"], "reported": {}},
-            "two": {"wall": two_wall, "acc": two_acc, "used": list(used), "reported": {}}}
+    return {"one": {"wall": one_wall, "acc": one_acc, "used": ["cuda:0"]},
+            "two": {"wall": two_wall, "acc": two_acc, "used": list(used)}}
 
 
 @pytest.mark.parametrize("answer, phrase", [
@@ -132,15 +202,16 @@ def scaling_answer(one_wall=40.0, two_wall=25.0, one_acc=0.90, two_acc=0.89, use
     (scaling_answer(two_acc=0.70), "warm-up"),
     (scaling_answer(two_wall=39.0, used=["cuda:0"]), "nn.DataParallel"),
 ])
-def test_two_gpu_verdict(answer, phrase):
+def test_two_gpu_verdict(monkeypatch, answer, phrase):
     from labkit.checks import CheckFailed
 
-    two_gpus_faster = checks_module().two_gpus_faster
+    module = checks_module()
+    monkeypatch.setattr(module, "scaling_runs", lambda sub: answer)
     if phrase is None:
-        two_gpus_faster(CannedSub(answer))
+        module.two_gpus_faster(CannedSub())
         return
     with pytest.raises(CheckFailed, match=phrase):
-        two_gpus_faster(CannedSub(answer))
+        module.two_gpus_faster(CannedSub())
 
 
 def test_two_gpu_verdict_is_inconclusive_when_other_processes_load_the_machine(monkeypatch):
@@ -158,8 +229,9 @@ def test_two_gpu_verdict_is_inconclusive_when_other_processes_load_the_machine(m
 
     module = checks_module()
     monkeypatch.setattr(module, "LoadMeter", lambda **kwargs: BusyMeter())
+    monkeypatch.setattr(module, "scaling_runs", lambda sub: scaling_answer(two_wall=39.0))
     with pytest.raises(Inconclusive, match="90% of 2 cores"):
-        module.two_gpus_faster(CannedSub(scaling_answer(two_wall=39.0)))
+        module.two_gpus_faster(CannedSub())
 
 
 # --- `labkit run exercise4 --full` and its plot -----------------------------------------

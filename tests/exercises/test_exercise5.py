@@ -35,7 +35,55 @@ WRONG = {
     "replicate_same_object": (
         "def replicate(module, devices):\n    return [module] * len(devices)\n",
         ["replicate_independent"], "same module object"),
+    "replicate_keeps_the_original": (
+        "def replicate(module, devices):\n"
+        "    return [module.to(devices[0])] + [copy.deepcopy(module).to(d) for d in devices[1:]]\n",
+        ["replicate_independent"], "original module as a replica"),
+    "replicate_shallow_copies": (
+        "def replicate(module, devices):\n    return [copy.copy(module).to(d) for d in devices]\n",
+        ["replicate_independent"], "copy.copy shares the parameters"),
+    "replicate_shares_one_weight": (  # deep copies, but every replica's first layer is the original's
+        "def replicate(module, devices):\n    reps = [copy.deepcopy(module).to(d) for d in devices]\n"
+        "    for r in reps:\n        if r[0].weight.device == module[0].weight.device:\n"
+        "            r[0].weight = module[0].weight\n    return reps\n",
+        ["replicate_independent"], "they share tensors"),
+    "parallel_apply_one_replica": (
+        "def parallel_apply(replicas, inputs):\n    return [replicas[0](x) for x in inputs]\n",
+        ["parallel_apply_matches"], "is replicas[0](inputs["),
+    "allreduce_swaps_storage": (
+        "def allreduce(tensors):\n    total = sum(t.detach().to(tensors[0].device) for t in tensors)\n"
+        "    for t in tensors:\n        t.data = total.clone()\n",
+        ["allreduce_in_place"], "new memory"),
+    "step_replaces_parameters": (
+        "def data_parallel_step(model, X, y, loss_fn, lr, devices):\n"
+        "    xs, ys = split_batch(X, y, devices)\n    replicas = replicate(model, devices[: len(xs)])\n"
+        "    losses = [loss_fn(o, t) * (t.shape[0] / X.shape[0]) for o, t in zip(parallel_apply(replicas, xs), ys)]\n"
+        "    total = gather(losses, devices[0]).sum()\n    total.backward()\n"
+        "    for params in zip(*(r.parameters() for r in replicas)):\n        allreduce([p.grad for p in params])\n"
+        "    for (name, p), q in zip(list(model.named_parameters()), replicas[0].parameters()):\n"
+        "        owner, _, leaf = name.rpartition('.')\n"
+        "        setattr(model.get_submodule(owner), leaf, nn.Parameter((p - lr * q.grad).detach()))\n"
+        "    return total.item()\n",
+        ["step_equals_full_batch"], "replaced by new objects"),
+    "step_returns_the_loss_after": (
+        "_step = data_parallel_step\n\n"
+        "def data_parallel_step(model, X, y, loss_fn, lr, devices):\n"
+        "    _step(model, X, y, loss_fn, lr, devices)\n"
+        "    with torch.no_grad():\n        return loss_fn(model(X), y).item()\n",
+        ["step_returns_loss"], "the loss after the update"),
 }
+
+# Forging: a plain single-device SGD step gives the very numbers a data-parallel step must give. It earns no
+# points: the step must go through the file's own split_batch, replicate, parallel_apply and gather.
+SINGLE_DEVICE_STEP = """
+def data_parallel_step(model, X, y, loss_fn, lr, devices):
+    loss = loss_fn(model(X), y)
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= lr * p.grad
+    return loss.item()
+"""
 
 
 @pytest.mark.parametrize("mistake", sorted(WRONG))
@@ -43,3 +91,10 @@ def test_wrong_answer_fails_its_check_and_says_why(grade_source, solution_source
     patch, names, phrase = WRONG[mistake]
     report = grade_source("exercise5", solution_source("exercise5") + "\n\n" + patch)
     assert_fails(report, dict.fromkeys(names, phrase))
+
+
+def test_a_single_device_step_earns_no_step_points(grade_source, solution_source):
+    steps = ("step_equals_full_batch", "step_returns_loss")
+    report = grade_source("exercise5", solution_source("exercise5") + "\n" + SINGLE_DEVICE_STEP, only=steps)
+    assert_fails(report, dict.fromkeys(steps, "never called your split_batch, replicate, parallel_apply, gather"))
+    assert report.score == 0

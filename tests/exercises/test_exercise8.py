@@ -38,6 +38,29 @@ WRONG = {
         "            setattr(model, name, SyncBatchNorm(m))\n"
         "        else:\n            convert_batchnorm_for_ddp(m)\n    return model\n",
         {"batchnorm_converted": "must become torch's nn.SyncBatchNorm"}),
+    "benchmark_in_seconds": (
+        "def benchmark(fn, *, device, warmup=3, repeats=10):\n    for _ in range(warmup):\n        fn()\n"
+        "    runs = []\n    for _ in range(repeats):\n        start = time.perf_counter()\n        fn()\n"
+        "        runs.append(time.perf_counter() - start)\n"
+        "    return {'median_ms': statistics.median(runs), 'min_ms': min(runs), 'runs_ms': runs}\n",
+        {"known_duration": "looks like seconds", "warmup_excluded": "in milliseconds"}),
+    "batchnorm_new_layers_without_the_stats": (
+        "def convert_batchnorm_for_ddp(model):\n    for name, m in list(model.named_children()):\n"
+        "        if isinstance(m, nn.modules.batchnorm._BatchNorm):\n"
+        "            setattr(model, name, nn.SyncBatchNorm(m.num_features, m.eps, m.momentum))\n"
+        "        else:\n            convert_batchnorm_for_ddp(m)\n    return model\n",
+        {"batchnorm_converted": "changed in the conversion: weights and running stats must be kept"}),
+    "batchnorm_new_layers_with_default_settings": (
+        "def convert_batchnorm_for_ddp(model):\n    for name, m in list(model.named_children()):\n"
+        "        if isinstance(m, nn.modules.batchnorm._BatchNorm):\n"
+        "            sync = nn.SyncBatchNorm(m.num_features)\n            sync.load_state_dict(m.state_dict())\n"
+        "            setattr(model, name, sync)\n"
+        "        else:\n            convert_batchnorm_for_ddp(m)\n    return model\n",
+        {"batchnorm_converted": "eps or momentum changed in the conversion"}),
+    "batchnorm_converted_model_left_in_eval_mode": (
+        "_convert = convert_batchnorm_for_ddp\n\n"
+        "def convert_batchnorm_for_ddp(model):\n    return _convert(model).eval()\n",
+        {"batchnorm_converted": "eval mode"}),
     "batchnorm_unconverted": (
         "def convert_batchnorm_for_ddp(model):\n    return model\n",
         {"batchnorm_converted": "still BatchNorm2d"}),
