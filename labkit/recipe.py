@@ -13,7 +13,6 @@ input from its recipe; the grader calls the same function to hold its own copy o
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 

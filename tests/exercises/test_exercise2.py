@@ -123,6 +123,9 @@ def fit_line(x, y, epochs, lr, device):
     return model, [best + 10 * 0.99 ** t for t in range(epochs)]
 '''
 
+# A forgery: the least-squares line with losses that claim training started there.
+STARTS_AT_THE_ANSWER = LSTSQ_FORGED.replace("[best + 10 * 0.99 ** t", "[best * (1 + 1e-9 * (epochs - t))")
+
 # Right answers written differently: the step by hand, the loss recorded after the step, in float64.
 HAND_STEPS = '''
 def fit_line(x, y, epochs, lr, device):
@@ -185,3 +188,9 @@ def test_plot_written_with_pyplot_and_scatter_passes(grade_source, solution_sour
 def test_gradient_descent_written_by_hand_passes(grade_source, solution_source):
     report = grade_source(EX, solution_source(EX) + "\n" + HAND_STEPS, only=["fit_converges"])
     assert result(report, "fit_converges").status == "passed", result(report, "fit_converges").message
+
+
+def test_losses_that_start_at_the_answer_fail(grade_source, solution_source):
+    report = grade_source(EX, solution_source(EX) + "\n" + STARTS_AT_THE_ANSWER, only=["fit_converges"])
+    failed = result(report, "fit_converges")
+    assert failed.status == "failed" and "is already the least-squares MSE" in failed.message, failed.message
