@@ -3,7 +3,8 @@
 #   docker/image-test.sh build   both targets: $IMAGE:student (also $IMAGE:latest) and $IMAGE:grader   (make image)
 #   docker/image-test.sh test    build, then: no solutions in the student image, non-root, welcome, doctor and
 #                                check of a demo workspace inside it, and a class (fork bomb and memory bomb
-#                                included) graded with --sandbox container in the grader image      (make image-test)
+#                                included) graded with --sandbox container in the grader image, the hostile
+#                                corpus in containers, and the Gradescope path in the grader image   (make image-test)
 # Environment (all optional):
 #   IMAGE=localhost/labkit            image name; the tags are :student, :latest and :grader
 #   BASE_IMAGE=...                    the Debian bookworm base; by default localhost/debian-base:bookworm,
@@ -262,6 +263,67 @@ EOF
   rm -rf "$class"
 }
 
+test_hostile_in_containers() {
+  if [ "$ENGINE" != podman ] || [ ! -x .venv/bin/python ]; then
+    echo "SKIP: the hostile corpus under --sandbox container needs podman and the CI venv (.venv)"
+    return
+  fi
+  say "the hostile corpus (tests/hostile) graded with --sandbox container, workers in $STUDENT"
+  local t
+  t=$(date +%s)
+  LABKIT_TEST_SANDBOX=container LABKIT_IMAGE="$STUDENT" LABKIT_PODMAN_ARGS="$ENGINE_ARGS" \
+    .venv/bin/python -m pytest -q -p no:cacheprovider -k test_hostile_submission tests/sandbox/test_hostile.py \
+    > "$STATE/hostile-container.log" 2>&1 \
+    || { tail -n 60 "$STATE/hostile-container.log"; die "a hostile submission earned points in a container"; }
+  tail -n 3 "$STATE/hostile-container.log"
+  if grep -q " skipped" "$STATE/hostile-container.log"; then
+    tail -n 20 "$STATE/hostile-container.log"
+    die "some attacks were skipped: the container worker must run them all"
+  fi
+  say "hostile corpus in containers: $(elapsed "$t") s"
+}
+
+test_gradescope_path() {
+  say "the Gradescope path in $GRADER, run as Gradescope runs it (root, no sandbox of its own): a submission hunts for the checks, the solutions and the results"
+  local d
+  d=$(mktemp -d "$STATE/gradescope.XXXXXX")
+  mkdir -p "$d/submission" "$d/results"
+  { cat solutions/exercise1.py; cat <<'EOF'
+
+import glob as _glob
+
+_SEEN = []
+for _pattern in ("/autograder/source/**/checks.py", "/autograder/source/solutions/*.py", "/autograder/results/*",
+                 "/opt/labkit/**/exercises/*/checks.py", "/autograder/**/.salt*"):
+    for _path in _glob.glob(_pattern, recursive=True)[:5]:
+        try:
+            with open(_path, "rb") as _f:
+                _f.read(1)
+            _SEEN.append(_path)
+        except OSError:
+            pass
+if _SEEN:  # a worker that can read the grader's files: a real submission would replay the checks from them
+    def pick_device(prefer="cuda"):
+        raise RuntimeError(f"the worker can read {_SEEN[:3]}")
+EOF
+  } > "$d/submission/exercise1.py"
+  chmod -R a+rX "$d/submission"
+  run --user 0 --shm-size=2g --network none -v "$d/submission:/autograder/submission:ro" \
+      -v "$d/results:/autograder/results" --entrypoint /autograder/run_autograder "$GRADER" exercise1 \
+      > "$STATE/gradescope.log" 2>&1 || { tail -n 40 "$STATE/gradescope.log"; die "run_autograder failed"; }
+  python3 - "$d/results/results.json" <<'EOF' || { tail -n 40 "$STATE/gradescope.log"; die "the Gradescope path let a submission read the grader's files (see above)"; }
+import json, sys
+res = json.load(open(sys.argv[1]))
+tests = res.get("tests", [])
+text = json.dumps(res)
+assert "the worker can read" not in text, [t.get("output", "")[:300] for t in tests if t.get("score") != t.get("max_score")]
+got, most = sum(t.get("score", 0) for t in tests), sum(t.get("max_score", 0) for t in tests)
+assert tests and got == most, f"{got}/{most}"
+print(f"Gradescope path: {got}/{most}; the worker read none of the grader's files")
+EOF
+  rm -rf "$d"
+}
+
 case $MODE in
   build) build ;;
   test)
@@ -270,6 +332,8 @@ case $MODE in
     test_user
     test_student_commands
     test_grade_in_containers
+    test_hostile_in_containers
+    test_gradescope_path
     say "image-test passed in $(elapsed "$T0") s"
     ;;
   *) die "usage: $0 build|test" ;;

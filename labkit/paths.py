@@ -40,6 +40,19 @@ def solutions_root(explicit: Path | None = None, exercises: Path | None = None) 
     return Path(exercises).resolve().parent / "solutions"
 
 
+def installed_exercises() -> list[Path]:
+    """Every copy of the exercises an install carries: the package's own (a wheel) and site-packages/labkit/exercises
+    (an editable install copies them there too): what a grader hides from the worker it starts."""
+    import site
+    import sys
+    import sysconfig
+
+    sites = {Path(p) for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+                               *site.getsitepackages(), *sys.path) if p}
+    found = {s / "labkit" / "exercises" for s in sites} | {PACKAGE / "exercises"}
+    return sorted(p.resolve() for p in found if p.is_dir())
+
+
 def locale_dir() -> Path:
     """labkit's translations (gettext catalogs, shipped in the package)."""
     return PACKAGE / "locale"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def worker():
 
     Sandboxed in bubblewrap wherever it works (CI installs it), so the suite proves the sandbox too.
     """
-    with Worker("auto") as w:
+    with Worker(os.environ.get("LABKIT_TEST_SANDBOX", "auto")) as w:  # image-test: container
         yield w
 
 

@@ -22,7 +22,7 @@ from labkit.course.catalog import CatalogError, Exercise
 from labkit.course.course import resolve
 from labkit.course.visibility import read_visibility
 from labkit.files import write_atomic, zip_entry
-from labkit.paths import IMPORT_ROOT, source_root
+from labkit.paths import IMPORT_ROOT, installed_exercises, source_root
 
 SOURCE_FILES = ("pyproject.toml", "constraints.txt", "README.md")  # beside the package and the exercises
 SOURCE_DIRS = ("labkit", "exercises")  # never solutions/ or tests/: students' code runs where these lie
@@ -235,7 +235,8 @@ def _grade_all(exercise_ids: list[str], root: Path, checks_dir: Path | None, wor
 
 
 def private(*folders: Path) -> None:
-    """As root (Gradescope runs us so), make the checks, the salt and the results unreadable to the worker's user."""
+    """As root (Gradescope runs us so), make the checks (the course's and every installed copy), the salt and the
+    results unreadable to the worker's user."""
     if os.geteuid() != 0:
         return
     for folder in folders:
@@ -251,7 +252,7 @@ def run(exercise_ids: list[str], root: Path, *, checks_dir: Path | None = None, 
     start = time.monotonic()
     root = Path(root)
     path = root / "results" / "results.json"
-    private(root / "source", root / "results")
+    private(root / "source", root / "results", *installed_exercises())  # no checks file the worker could replay
     try:  # first a placeholder: if the grader is killed (Gradescope's time limit), the student still learns why
         write_results(failure_results("it was stopped before it finished (the time limit?)"), path)
     except OSError as exc:

@@ -12,15 +12,14 @@ root, the worker runs as `nobody`, where RLIMIT_NPROC holds (it does not for roo
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
-import site
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
-from labkit.paths import PACKAGE, exercises_root, solutions_root
+from labkit.paths import PACKAGE, exercises_root, installed_exercises, solutions_root
 from labkit.sandbox import env
 
 NOBODY = 65534  # the unprivileged uid/gid the worker takes when the grader is root
@@ -56,9 +55,14 @@ def as_nobody() -> bool:
 
 
 def visible_paths() -> list[Path]:
-    """What the worker must read besides the system: Python's prefixes and labkit (never the exercises)."""
-    return sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
-                   PACKAGE})
+    """What the worker must read besides the system: Python's prefixes, labkit (never the exercises) and the
+    folder torch is installed in (inside the prefix, except where a venv borrows another's packages)."""
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
+             PACKAGE}
+    spec = importlib.util.find_spec("torch")
+    if spec is not None and spec.origin:
+        paths.add(Path(spec.origin).resolve().parent.parent)
+    return sorted(p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths))
 
 
 def hidden_paths() -> list[Path]:
@@ -66,10 +70,8 @@ def hidden_paths() -> list[Path]:
     under /usr or /opt): each is covered by an empty tmpfs, so the child finds no checks file to replay."""
     shown = [*visible_paths(), *(Path(top) for top in SYSTEM)]
     found = set()
-    # an editable install copies the exercises into site-packages/labkit/exercises too (hatch's force-include)
-    sites = {Path(p) / "labkit" / "exercises" for p in (sysconfig.get_paths()["purelib"],
-                                                          sysconfig.get_paths()["platlib"], *site.getsitepackages())}
-    for p in (exercises_root(), solutions_root(), PACKAGE / "exercises", *sites):
+    sites = {s / "labkit" / "exercises" for v in visible_paths() for s in [v, *v.glob("lib/python3*/site-packages")]}
+    for p in (exercises_root(), solutions_root(), *installed_exercises(), *sites):
         if p is not None and p.resolve().is_dir() and any(p.resolve().is_relative_to(s) for s in shown):
             found.add(p.resolve())
     return sorted(found)

@@ -27,6 +27,9 @@ DEFAULT_IMAGE = "localhost/labkit:student"  # no solutions, no /autograder: neve
 STORAGE_ENV = "LABKIT_PODMAN_ARGS"  # e.g. "--root /var/lib/x --runroot /run/x --runtime runc" on odd hosts
 IMAGE_PYTHON = "/opt/labkit/bin/python"
 IMAGE_UID = 1000  # the image's unprivileged user
+# the image's own labkit carries the exercises (students run `labkit check` there): an empty tmpfs covers them
+# for the worker, so a submission finds no checks file to replay
+IMAGE_HIDDEN = ("/opt/labkit/lib/python3.11/site-packages/labkit/exercises",)
 PIDS, MEMORY, CPUS = 512, "4g", "1"
 
 
@@ -104,7 +107,8 @@ def command(code: str, *, inputs: Path, work: Path, container: str) -> list[str]
     else:  # rootless podman maps our uid in; docker runs as us directly
         user = ["--userns=keep-id"] if engine() == "podman" else ["--user", f"{os.getuid()}:{os.getgid()}"]
     return [*tool(), "run", "--rm", "--name", container, "--network=none", "--read-only",
-            "--tmpfs", "/tmp:rw,size=1g,mode=1777", "--pids-limit", str(PIDS), "--memory", MEMORY, "--cpus", CPUS,
+            "--tmpfs", "/tmp:rw,size=1g,mode=1777", *(a for p in IMAGE_HIDDEN for a in ("--tmpfs", f"{p}:ro,size=4k")),
+            "--pids-limit", str(PIDS), "--memory", MEMORY, "--cpus", CPUS,
             "--shm-size", "1g", *user, "--security-opt", "no-new-privileges", "--cap-drop", "all",
             "-v", f"{inputs}:{inputs}:ro", "-v", f"{work}:{work}:rw", "--workdir", str(work),
             "--env", f"HOME={work}", "--env", f"MPLCONFIGDIR={work}/.matplotlib", "--env", f"{env.PRIVATE_TMP}=1",

@@ -28,7 +28,7 @@ def _found():
     seen = 0
     for place in places:
         for folder, _, files in os.walk(place):
-            if "checks.py" in files:
+            if "checks.py" in files and "exercise.toml" in files:  # an exercise's own checks file
                 try:
                     if b"@check(" in Path(folder, "checks.py").read_bytes():
                         return True

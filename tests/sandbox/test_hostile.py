@@ -2,7 +2,8 @@
 
 Each file is a whole exercise99 submission whose docstring says, on its first line, what it attacks, then
 `EXPECT: check=status|status ... others=status` (the statuses each check may end with; `others` covers every
-other check that runs here) and, for attacks that are only safe or meaningful inside bubblewrap, `NEEDS: bwrap`.
+other check that runs here) and, for attacks that are only safe or meaningful inside a sandbox (bubblewrap,
+or `--sandbox container` in image-test), `NEEDS: bwrap`.
 `BESIDE: name.py` asks the test to write the file's COMPANION text next to the graded file.
 """
 
@@ -158,9 +159,9 @@ def test_the_corpus_is_complete_and_well_formed():
 @pytest.mark.parametrize("path", params())
 def test_hostile_submission(worker, tmp_path, path):
     spec = parse(path)
-    if spec["needs"] == "bwrap" and worker.sandbox != "bwrap":
-        pytest.skip(f"{path.stem} is only safe and meaningful inside the bubblewrap sandbox (this worker: "
-                    f"{worker.sandbox}); install bubblewrap to run it")
+    if spec["needs"] == "bwrap" and worker.sandbox not in ("bwrap", "container"):
+        pytest.skip(f"{path.stem} is only safe and meaningful inside a sandbox, bubblewrap or a container (this "
+                    f"worker: {worker.sandbox}); install bubblewrap to run it")
     source = path.read_text(encoding="utf-8")
     kwargs: dict = {}
     listener = None
