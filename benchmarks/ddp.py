@@ -15,11 +15,12 @@ def ddp_rows(quick: bool = False) -> list[Row]:
     """labkit.lab.scaling.run_bench on the reference solution, with the other processes' load over the window."""
     from labkit.lab.loadmeter import LoadMeter
     from labkit.lab.scaling import run_bench
+    from labkit.sandbox.launcher import launch
 
     with tempfile.TemporaryDirectory(prefix="labkit-bench-ddp-") as tmp:
         with LoadMeter(trees=[os.getpid()]) as meter:
-            rows = run_bench(ROOT / "solutions/exercise6.py", ROOT / "exercises/exercise6/checks.py",
-                             "build_resnet_cfg", [1, 2], Path(tmp), rounds=2, epochs=3, echo=lambda line: None)
+            rows = run_bench(ROOT / "solutions/exercise6.py", "small_resnet", [1, 2], Path(tmp), launch=launch,
+                             rounds=2, epochs=3, echo=lambda line: None)
     load = meter.result
     one, two = rows[0], rows[1]
     busy = load.busy()

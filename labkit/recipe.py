@@ -88,6 +88,22 @@ def gate() -> dict:
     return {"$": "gate"}
 
 
+MODELS = {"small_resnet"}  # labkit's own model zoo (labkit.inputs.ZOO): inputs, never answers
+
+
+def zoo(name: str, **params: Any) -> dict:
+    """A model from labkit's zoo: small_resnet(base=16, in_channels=1, num_classes=10, seed=0), a ResNet-18
+    layout for 28x28 images whose weights depend only on `seed`."""
+    if name not in MODELS:
+        raise ValueError(f"unknown zoo model {name!r}")
+    return {"$": "zoo", "name": name, "params": params}
+
+
+def factory(recipe: Any) -> dict:
+    """A zero-argument callable that builds `recipe` afresh at each call (a cfg's model constructor)."""
+    return {"$": "factory", "recipe": recipe}
+
+
 def gpu_work(where: str, ms: list[float]) -> dict:
     """A callable whose n-th call queues about ms[n % len(ms)] milliseconds of GPU work on CUDA device `where`
     (calibrated when built) and returns at once, as kernels do: only a clock read after a synchronize sees it."""
@@ -145,6 +161,22 @@ class Program:
     def seed(self, value: int) -> Program:
         """torch.manual_seed(value) in the child: two programs that build a model start from the same weights."""
         self.steps.append({"op": "seed", "seed": int(value)})
+        return self
+
+    def launch(self, fn: str, world_size: int, cfg: Any, *, folder: str, nodes: int = 1, gpus: bool = False,
+               timeout: float = 60.0) -> Program:
+        """Start the student's `fn(rank, world_size, cfg)` with torchrun on `world_size` fresh processes (over
+        `nodes` agents meeting at a c10d rendezvous on 127.0.0.1), each building `cfg` from its recipe (a dict
+        of recipes and plain data; `factory` for a model constructor). `folder`: a new folder in the check's
+        own (a plain name: the ranks' working directory; the grader finds it at sub.workdir / folder). gpus:
+        CUDA stays visible (else a CPU launch); timeout: seconds for the whole launch. The step's record:
+        "error" (the rank that crashed or hung, where, and its output; "" when every rank returned), "values"
+        (what each rank returned, plain), "saves" (torch.save calls per rank), "worker_seconds" (per rank, the
+        launcher's clock from the rank's start-up until every rank had ended), "seconds" (the whole launch).
+        All of it comes from the student's processes: judge it against what the grader recomputes.
+        """
+        self.steps.append({"op": "launch", "fn": fn, "world_size": world_size, "cfg": cfg, "folder": folder,
+                           "nodes": nodes, "gpus": gpus, "timeout": timeout})
         return self
 
     def pretend_cuda_initialized(self) -> Program:

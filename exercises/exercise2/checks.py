@@ -35,13 +35,9 @@ def random_line(sub) -> tuple[torch.Tensor, torch.Tensor]:
     return x, slope * x + intercept + 0.4 * torch.randn(15, 1, generator=g)
 
 
-def design(x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([x, torch.ones_like(x)], dim=1).double()
-
-
 def least_squares_mse(x: torch.Tensor, y: torch.Tensor) -> float:
     """The best MSE any line reaches on (x, y), computed in float64."""
-    a = design(x)
+    a = torch.cat([x, torch.ones_like(x)], dim=1).double()
     return ((a @ torch.linalg.lstsq(a, y.double()).solution - y.double()) ** 2).mean().item()
 
 
@@ -96,15 +92,8 @@ def replica_sizes_invalid(sub):
                "ValueError")
 
 
-def tutorial_model(seed: int) -> dict:
-    """The tutorial's Model (input size 5, output size 2), as a recipe: the grader builds the same weights."""
+def tutorial_model(seed: int) -> dict:  # the tutorial's Model (input 5, output 2): the grader builds the same
     return module([["Linear", 5, 2]], seed=seed)
-
-
-def replicas(events: list) -> list:
-    """[batch size, device] of the input each replica's hook saw, replica i (on cuda:i) first."""
-    seen = [[(a[0][0] or [None])[0], a[0][1]] for _name, a, *_ in events if a and isinstance(a[0], list)]
-    return sorted(seen, key=lambda r: (len(str(r[1])), str(r[1])))
 
 
 @check(points=1, title="without two GPUs the bare model comes back, on the primary device",
@@ -143,10 +132,9 @@ def wrap_splits(sub):
     kind = got["values"]["net"]
     expect(is_class(kind, DATA_PARALLEL), f"wrap_data_parallel(model) with {n} GPUs returned a {kind['name']}, "
            "expected torch's nn.DataParallel")
-    # The tutorial's 100 samples in batches of 30. Hooks on the wrapped module run in every replica (replicas share
-    # the original's hooks): each call records the batch and device one replica saw. Forging these events means
-    # calling the inner module once per GPU on the right slice, which is DataParallel's job; the outputs are
-    # judged here against the grader's own model on the same inputs.
+    # The tutorial's 100 samples in batches of 30. Replicas share the wrapped module's hooks, so each replica's call
+    # is recorded: forging that means running the inner module per GPU on its slice, DataParallel's own job. The
+    # outputs are judged here against the grader's own model on the same inputs.
     batches = torch.randn(100, 5, generator=sub.generator()).split(30)
     prog = Program().call("wrap_data_parallel", tutorial_model(seed), save="net")
     for i, batch in enumerate(batches):
@@ -156,7 +144,8 @@ def wrap_splits(sub):
     got = sub.run(prog)
     reference = build(tutorial_model(seed))
     for i, batch in enumerate(batches):
-        seen = replicas(got["steps"][i + 1]["hooks"][0])
+        seen = sorted(([(a[0][0] or [None])[0], a[0][1]] for _n, a, *_ in got["steps"][i + 1]["hooks"][0]
+                       if a and isinstance(a[0], list)), key=lambda r: (len(str(r[1])), str(r[1])))  # cuda:0 first
         want = [[size, f"cuda:{j}"] for j, size in enumerate(chunk_sizes(len(batch), n))]
         expect(seen == want, f"a batch of {len(batch)} on {n} GPUs: the replicas saw {seen}, "
                f"expected {want} ([size, device] per replica)")
@@ -197,15 +186,13 @@ def expect_losses(losses: object, epochs: int, call: str) -> None:
 
 def expect_descent(losses: list[float], reached: float, x: torch.Tensor, y: torch.Tensor, call: str,
                    far: bool) -> None:
-    """The losses and the model are those of full-batch gradient descent with lr 0.02 on these points.
-
-    The MSE is quadratic: after t steps its excess over the least squares is a*r1**t + b*r2**t, r = (1 - lr*h)**2
-    for the eigenvalues h of its Hessian (2/N)·AᵀA. The grader knows the rates and fits the start (a, b); real
-    training meets it to float precision, and the model it returns is the next (or, recorded after the step, the
-    last) point of that curve. Faking that means computing the Hessian's spectrum: more work than the loop.
-    """
+    """The losses and the model are those of full-batch gradient descent with lr 0.02 on these points: the MSE is
+    quadratic, so its excess over the least squares after t steps is a*r1**t + b*r2**t, r = (1 - lr*h)**2 for the
+    eigenvalues h of its Hessian (2/N)·AᵀA. The grader fits the start (a, b); the model is the curve's next (or, if
+    recorded after the step, last) point. Faking it means computing the Hessian's spectrum: more work than SGD."""
     expect(all(math.isfinite(v) and v > 0 for v in losses), f"{call}: every loss should be a positive number")
-    a, got, best = design(x), torch.tensor(losses, dtype=torch.float64), least_squares_mse(x, y)
+    a, got = torch.cat([x, torch.ones_like(x)], dim=1).double(), torch.tensor(losses, dtype=torch.float64)
+    best = least_squares_mse(x, y)
     expect(not far or losses[0] - best > 1e-3, f"{call}: the first loss {losses[0]:.6g} is already the least-squares "
            f"MSE {best:.6g}; train from nn.Linear(1, 1)'s own initialisation")  # these lines start far from it
     rates = (1 - 0.02 * torch.linalg.eigvalsh(2 / len(a) * a.T @ a)) ** 2

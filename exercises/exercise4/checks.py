@@ -132,14 +132,6 @@ def scaling_run(sub, devices: list[str], batch: int, lr: float, warmup: int, see
     return {"wall": stopped - started, "acc": right.mean().item(), "used": devices_seen(got["steps"][5])}
 
 
-def scaling_runs(sub, n: int = 16384, epochs: int = 4, noise: float = 0.6) -> dict:
-    """One GPU (batch 256, lr 0.1) against two (batch 512, lr 0.2, a warm-up of one epoch), same data, same start."""
-    seeds = [sub.rng.randrange(2**31) for _ in range(4)]
-    held = build(dataset("synthetic", n=n // 4, seed=seeds[3], noise=noise))
-    return {"one": scaling_run(sub, ["cuda:0"], 256, 0.1, 0, seeds, held, n, epochs, noise),
-            "two": scaling_run(sub, ["cuda:0", "cuda:1"], 512, 0.2, n // 512, seeds, held, n, epochs, noise)}
-
-
 # --- judging helpers (parent) -----------------------------------------------------------
 
 def judge_architecture(sub, kwargs: dict) -> None:
@@ -197,13 +189,11 @@ def result_dict(got: object) -> dict:
 
 
 def judge_epoch_times(got: dict, holds: list[float], slow: int | None) -> None:
-    """Each reported epoch time holds its gate's wait (the grader's clock) and fits between its neighbours' gates.
+    """Each reported epoch time holds its gate's wait and fits between its neighbours' gates (the grader's clock).
 
-    Only the grader knows the holds until they happen, and they differ per epoch and per check: a constant or
-    computed answer fails; passing means reading a clock around each epoch. The `busy` seconds and the slow
-    epoch are visible to a student who digs through labkit's dataset object; calling torch.cuda.synchronize is
-    one line and cheaper than that.
-    """
+    The holds differ per epoch and per check and nobody but the grader knows them before they happen: only a clock
+    around each epoch passes. (The busy seconds sit in labkit's dataset object: digging them out costs more than
+    the one line, torch.cuda.synchronize, that makes them show honestly.)"""
     epochs, gates, start, end = len(holds), got["gates"], got["start"], got["end"]
     times = number_list(result_dict(got["result"])["epoch_seconds"], "epoch_seconds", epochs)
     expect(len(gates) == epochs, f"train() read every sample of train_set {len(gates)} times for epochs={epochs}; "
@@ -234,22 +224,6 @@ def judge_epoch_times(got: dict, holds: list[float], slow: int | None) -> None:
         fail(f"epoch {slow + 1} ended with {DELAY:.1f} s of GPU work still queued (the check added it) but train() "
              f"reported {times[slow]:.2f} s" + (f" and billed it to epoch {slow + 2}" if late else "") +
              ": CUDA kernels run asynchronously; call torch.cuda.synchronize(device) before reading the clock")
-
-
-def judge_scaling(runs: dict) -> None:
-    """Wall times from the grader's clock, accuracy from logits on images whose labels the grader kept; the
-    devices come from a hook in the child (wrapping in DataParallel is the honest one line)."""
-    one, two = runs["one"], runs["two"]
-    expect(len(two["used"]) >= 2, f"with devices [cuda:0, cuda:1] the network only ran on {two['used']}: wrap it "
-                                   "in nn.DataParallel when train() is given two or more CUDA devices")
-    speedup = one["wall"] / two["wall"]
-    expect(speedup >= 1.3, f"training on two GPUs (batch 512) took {two['wall']:.1f} s against {one['wall']:.1f} s "
-                           f"on one (batch 256): {speedup:.2f}x, expected at least 1.3x")
-    expect(two["acc"] >= one["acc"] - 0.03,
-           f"test accuracy fell from {one['acc']:.1%} on one GPU to {two['acc']:.1%} on two: with lr 0.2 use the "
-           "warm-up (lr_at) from the first step, as Goyal et al. (2017) do")
-
-
 
 
 # --- checks ------------------------------------------------------------------------------
@@ -367,9 +341,21 @@ def gpu_epoch_times_synchronised(sub):
        hint_zh="有两个或更多 CUDA 设备时，用 nn.DataParallel(net, device_ids=devices) 包装网络，并把每个批量移到 "
                "devices[0] 上；检查会向你的 train() 传入批量 512、lr 0.2 和预热。")
 def two_gpus_faster(sub):
+    """Wall times on the grader's clock, accuracy from logits on images whose labels the grader kept; the devices
+    from a hook in the child (wrapping in DataParallel is the honest one line)."""
+    n, epochs, noise, seeds = 16384, 4, 0.6, [sub.rng.randrange(2**31) for _ in range(4)]
+    held = build(dataset("synthetic", n=n // 4, seed=seeds[3], noise=noise))
     child = sub.pid  # the submission's own load (its whole process tree) is not an excuse
-    with LoadMeter(trees=[child]) as meter:
-        runs = scaling_runs(sub)
+    with LoadMeter(trees=[child]) as meter:  # one GPU (batch 256, lr 0.1), two (batch 512, lr 0.2, one epoch's warm-up)
+        one = scaling_run(sub, ["cuda:0"], 256, 0.1, 0, seeds, held, n, epochs, noise)
+        two = scaling_run(sub, ["cuda:0", "cuda:1"], 512, 0.2, n // 512, seeds, held, n, epochs, noise)
     if meter.result.busy():  # other processes, not this submission's own: a spinning submission still fails
         inconclusive(f"the 1-GPU against 2-GPU comparison could not be measured fairly: {meter.result.describe()}")
-    judge_scaling(runs)
+    expect(len(two["used"]) >= 2, f"with devices [cuda:0, cuda:1] the network only ran on {two['used']}: wrap it "
+                                   "in nn.DataParallel when train() is given two or more CUDA devices")
+    speedup = one["wall"] / two["wall"]
+    expect(speedup >= 1.3, f"training on two GPUs (batch 512) took {two['wall']:.1f} s against {one['wall']:.1f} s "
+                           f"on one (batch 256): {speedup:.2f}x, expected at least 1.3x")
+    expect(two["acc"] >= one["acc"] - 0.03,
+           f"test accuracy fell from {one['acc']:.1%} on one GPU to {two['acc']:.1%} on two: with lr 0.2 use the "
+           "warm-up (lr_at) from the first step, as Goyal et al. (2017) do")

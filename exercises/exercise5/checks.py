@@ -1,8 +1,6 @@
 """Checks for exercise5: DataParallel's scatter, replicate, parallel_apply and gather, built by hand.
 
-Every check runs a program of labkit's generic recipes in the child (labkit.recipe) and judges in the grader:
-values against the grader's own copy of the same inputs (labkit.inputs.build), a step redone here.
-"""
+Programs of labkit's recipes run in the child; the grader judges values against its own copy of the inputs."""
 
 from __future__ import annotations
 
@@ -64,55 +62,50 @@ def judge_split(sub, n_samples: int, devices) -> None:
 
 
 def judge_replicate(sub, devices) -> None:
-    """Replicate the grader's net: the replicas' values are judged against its own copy; then, in a second run,
-    each replica object gets a tag and its first weight a different nudge (2**i): the tags and the weights that
-    come back show, from values, which replicas are one object and which share tensors with another."""
-    recipe, n = net_recipe(sub.rng.randrange(2**31), norm=True), len(devices)
+    """Replicate the grader's net twice. First the replicas, judged against the grader's own copy. Then each
+    replica object is tagged with its index and its first weight nudged by 2**i: a tag that comes back on
+    another replica (or on the original) shows one object; a nudge that shows elsewhere, shared tensors."""
+    recipe, n, moved = net_recipe(sub.rng.randrange(2**31), norm=True), len(devices), []
+    ref_state = build(recipe).state_dict()
     prog = Program().let("net", recipe).call("replicate", ref("net"), devices, save="reps")
     got = sub.run(prog.report("reps").report("net", "module_shapes"))["values"]
-    reps, ref_state = got["reps"], build(recipe).state_dict()
-    expect(isinstance(reps, (list, tuple)), f"replicate returned {type(reps).__name__}, expected a list of modules")
+    reps = got["reps"]
+    expect(isinstance(reps, (list, tuple)), f"replicate returned {getattr(reps, 'type_name', type(reps).__name__)}"
+                                            ", expected a list with one module per device")
     expect(len(reps) == n, f"replicate returned {len(reps)} replicas for {n} devices")
     for i, r in enumerate(reps):
         expect(isinstance(r, dict) and r.get("report") == "module", f"replica {i} is not a module")
         expect(sorted(state_of(r)) == sorted(ref_state), f"replica {i} has state {list(state_of(r))}, expected a "
                                                          f"copy's {list(ref_state)}")
     prog = Program().let("net", recipe).call("replicate", ref("net"), devices, save="reps")
-    for i in range(n):
+    for i, d in enumerate(devices):
         prog.call(ref("reps", i, "__setattr__"), "labkit_tag", i)
-    for i in range(n):  # read once all are tagged: one object holds only the last tag it was given
+        if d.type != "meta":  # a meta tensor holds no values to nudge
+            prog.call(ref("reps", i, "0", "weight", "add_"), float(2**i), no_grad=True)
+            moved.append(i)
+    for i in range(n):  # read once all are tagged: one object keeps only the last tag it was given
         prog.let(f"tag{i}", ref("reps", i, "labkit_tag")).report(f"tag{i}")
-    moved = [i for i, d in enumerate(devices) if d.type != "meta"]
-    for i in moved:
-        prog.call(ref("reps", i, "0", "weight", "add_"), float(2**i), no_grad=True)
-    prog.let("tag_net", ref("net", "labkit_tag", missing=None)).report("tag_net").report("reps").report("net", "module")
-    after = sub.run(prog)["values"]
-    for j in range(n):
-        expect(after[f"tag{j}"] == j, "replicate returned the same module object more than once ([module] * n): "
-                                      "a change to one replica is a change to all; make one copy per device "
-                                      "(copy.deepcopy)")
+    prog.let("tag_net", ref("net", "labkit_tag", missing=None)).report("tag_net")
+    after = sub.run(prog.report("reps").report("net", "module"))["values"]
+    expect([after[f"tag{i}"] for i in range(n)] == list(range(n)), "replicate returned the same module object "
+           "more than once ([module] * n): a change to one replica is a change to all; make one copy per device "
+           "(copy.deepcopy)")
     expect(after["tag_net"] is None, "replicate returned the original module as a replica: copy it (copy.deepcopy)")
     expect(got["net"]["devices"] == ["cpu"], f"replicate moved the original model to {got['net']['devices']}: "
                                              "copy it first (copy.deepcopy; copy.copy shares the parameters)")
-    for i, d in enumerate(devices):
-        r = reps[i]
-        # Devices and requires_grad are the child's word: true with one .to(d), and deepcopy keeps requires_grad.
+    for i, (r, d) in enumerate(zip(reps, devices, strict=True)):
+        # Devices and requires_grad are the child's word: true with one .to(d); deepcopy keeps requires_grad.
         expect(r["devices"] == [str(d)], f"replica {i} has tensors on {r['devices']}, expected {d}")
         expect(r["requires_grad"] == [p for p, _ in r["params"]],
                f"replica {i} has parameters with requires_grad=False: it could not learn")
         for k, v in ref_state.items():
-            mine = state_of(r)[k]
-            same = mine.shape == v.shape if d.type == "meta" else torch.equal(mine, v)
+            same = state_of(r)[k].shape == v.shape if d.type == "meta" else torch.equal(state_of(r)[k], v)
             expect(same, f"replica {i}'s {k} differs from the original's: replicas start with equal weights")
-    first = ref_state["0.weight"]
-    facts = {0: after["net"], **{i + 1: after["reps"][i] for i in moved}}  # 0: the original, i + 1: replica i
-    nudged = {j: round(float((dict(f["params"])["0.weight"] - first).mean())) for j, f in facts.items()}
-    for i in moved:  # each should carry its own nudge and nobody else's
-        for j, got_j in nudged.items():
-            if j != i + 1 and got_j & (1 << i):
-                fail(f"changing replica {i}'s weight also changed {'the original' if j == 0 else f'replica {j - 1}'}"
-                     ": they share tensors (a shallow copy?); each replica needs its own copy of every parameter "
-                     "and buffer")
+    facts = {-1: after["net"], **{i: after["reps"][i] for i in moved}}  # -1: the original
+    nudges = {j: round(float((dict(f["params"])["0.weight"] - ref_state["0.weight"]).mean())) for j, f in facts.items()}
+    for i, j in [(i, j) for i in moved for j in facts if j != i and nudges[j] & (1 << i)][:1]:
+        fail(f"changing replica {i}'s weight also changed {'the original' if j < 0 else f'replica {j}'}: they "
+             "share tensors (a shallow copy?); each replica needs its own copy of every parameter and buffer")
 
 
 def judge_step(sub, devices, n_samples: int, *, want_loss: bool) -> None:

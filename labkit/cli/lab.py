@@ -118,14 +118,14 @@ def bench(exercise: str, workers: list[int], rounds: int, epochs: int, file_: Pa
     cores = usable_cpus()
     if workers[-1] > cores:
         click.echo(f"note: {workers[-1]} one-thread workers on {cores} cores: expect no gain past {cores}")
-    from labkit.lab.launch import LaunchError
     from labkit.lab.scaling import format_table, run_bench, save
+    from labkit.sandbox.launcher import LaunchError, launch
 
     click.echo(f"{ex.id}: {', '.join(map(str, workers))} worker(s), {rounds} round(s) of {epochs} epochs "
                f"(the first untimed); file {path}")
     try:
         with tempfile.TemporaryDirectory(prefix="labkit-bench-") as tmp:
-            rows = run_bench(path, ex.checks_file, ex.scaling_builder, workers, Path(tmp), rounds=rounds,
+            rows = run_bench(path, ex.scaling_builder, workers, Path(tmp), launch=launch, rounds=rounds,
                              epochs=epochs, echo=click.echo)
     except (LaunchError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

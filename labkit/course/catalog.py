@@ -33,7 +33,7 @@ class Exercise:
     data: str | None = None  # the data its checks train on, shown in every report
     preload: tuple[str, ...] = ()  # modules its checks import lazily in every child (torch._dynamo): imported once
     full_run: bool = False  # `labkit run ID --full` runs lab/experiment.py's 1-vs-2-GPU comparison on the file
-    scaling_builder: str | None = None  # `labkit bench ID`: the cfg builder in its checks.py that launches use
+    scaling_builder: str | None = None  # `labkit bench ID`: a problem of labkit.lab.scaling.BUILDERS
     extra: dict = field(default_factory=dict, compare=False)  # unknown keys, kept for `dev check`
 
     @property

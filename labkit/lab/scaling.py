@@ -7,10 +7,24 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from labkit.lab.launch import launch
+from labkit.recipe import dataset, factory, zoo
 
 PROBLEM = {"n": 1024, "global_batch": 256, "base": 16}  # exercise6's timing problem: small ResNet, fixed global batch
+LR = 0.05
+
+
+def resnet_cfg(world_size: int, *, n: int, global_batch: int, base: int, epochs: int, seed: int,
+               checkpoint: str) -> dict:
+    """exercise6's timing problem as a cfg recipe (built in each rank by labkit.inputs): labkit's small ResNet on
+    synthetic 28x28 images, the global batch split evenly over the ranks."""
+    return {"model": factory(zoo("small_resnet", base=base, seed=seed)),
+            "dataset": dataset("synthetic", n=n, seed=seed), "epochs": epochs,
+            "batch_size": global_batch // world_size, "lr": LR, "seed": seed, "checkpoint": checkpoint}
+
+
+BUILDERS = {"small_resnet": resnet_cfg}  # what exercise.toml's scaling_builder may name
 
 
 @dataclass
@@ -52,13 +66,15 @@ def table(times: dict[int, list[float]]) -> list[Row]:
     return rows
 
 
-def run_bench(student: Path, builder: Path, builder_fn: str, workers: list[int], workdir: Path, *, rounds: int = 2,
-              epochs: int = 3, seed: int = 0, echo: Callable[[str], None] = print) -> list[Row]:
+def run_bench(student: Path, builder: str, workers: list[int], workdir: Path, *, launch: Callable[..., Any],
+              rounds: int = 2, epochs: int = 3, seed: int = 0, echo: Callable[[str], None] = print) -> list[Row]:
     """Launch `student`'s worker at each count (interleaved over `rounds`) and return the scaling table.
 
-    Each launch's cfg comes from `builder_fn` in the file `builder` (the exercise's checks.py names the one
-    its speedup check launches: exercise.toml's scaling_builder).
+    Each launch's cfg is the recipe BUILDERS[builder] makes (exercise.toml's scaling_builder); `launch` is
+    labkit.sandbox.launcher.launch, handed in by the caller (the lab does not reach into the sandbox).
     """
+    if builder not in BUILDERS:
+        raise ValueError(f"no scaling problem named {builder!r} (known: {', '.join(sorted(BUILDERS))})")
     if epochs < 2:
         raise ValueError("epochs must be at least 2: the first one is a warm-up and is not timed")
     bad = [w for w in workers if w < 1 or PROBLEM["global_batch"] % w]
@@ -67,8 +83,8 @@ def run_bench(student: Path, builder: Path, builder_fn: str, workers: list[int],
     times: dict[int, list[float]] = {w: [] for w in workers}
     for i, w in enumerate(order(workers, rounds)):
         out = workdir / f"launch{i}-{w}w"
-        args = dict(PROBLEM, epochs=epochs, seed=seed, checkpoint=str(out / "checkpoint.pt"))
-        done = launch(student, w, builder, builder_fn, args, out, timeout=120 + 60 * epochs)
+        cfg = BUILDERS[builder](w, **PROBLEM, epochs=epochs, seed=seed, checkpoint=str(out / "checkpoint.pt"))
+        done = launch(student, w, cfg, out, timeout=120 + 60 * epochs)
         times[w] += slowest_epochs(done.values, epochs)
         echo(f"  {w} worker(s): {', '.join(f'{s:.2f}' for s in times[w][-(epochs - 1):])} s per epoch")
     return table(times)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from labkit.inputs import build
-from labkit.sandbox import facts, spies
+from labkit.sandbox import facts, launcher, spies
 
 
 class ProgramError(Exception):
@@ -54,6 +54,8 @@ def run(student: ModuleType, program: dict, gate: Callable[[], None]) -> dict:
         elif op == "cuda_initialized":
             torch.cuda._initialized = True
             records.append({})
+        elif op == "launch":
+            records.append(_launch(student, step, i))
         else:
             raise ProgramError(f"unknown step {op!r}")
     values = {}
@@ -122,6 +124,25 @@ def _call(student: ModuleType, step: dict, saved: dict, gate: Callable[[], None]
     if step.get("save"):
         saved[step["save"]] = out
     return record
+
+
+def _launch(student: ModuleType, step: dict, i: int) -> dict:
+    """A `launch` step: the student's function on N torchrun ranks; a rank's crash or hang is the record's error."""
+    try:
+        folder = str(step["folder"])
+        if not folder or folder.startswith(".") or os.sep in folder or (os.altsep and os.altsep in folder):
+            raise ValueError(f"a launch folder is a plain name, not {folder!r}")
+        build(step["cfg"])  # a cfg that does not build is the check's bug, not a crash of the student's rank
+        args = (os.path.abspath(student.__file__), int(step["world_size"]), step["cfg"], os.path.abspath(folder))
+        done = launcher.launch(*args, fn=str(step["fn"]), timeout=float(step.get("timeout", 60.0)),
+                               gpus=bool(step.get("gpus")), nodes=int(step.get("nodes", 1)))
+    except launcher.LaunchError as exc:
+        return {"error": str(exc), "values": [], "saves": [r.saves for r in exc.ranks],
+                "worker_seconds": [r.worker_seconds for r in exc.ranks], "seconds": 0.0}
+    except Exception as exc:  # noqa: BLE001  (an uneven split over nodes, a folder name with a path: the check's bug)
+        raise ProgramError(f"step {i}: {type(exc).__name__}: {exc}") from None
+    return {"error": "", "values": done.values, "saves": [r.saves for r in done.ranks],
+            "worker_seconds": [r.worker_seconds for r in done.ranks], "seconds": done.seconds}
 
 
 class MissingFunction(Exception):

@@ -62,36 +62,84 @@ def test_wrong_answer_fails_its_check_and_says_why(grade_source, solution_source
 
 
 class CannedSub:
-    """A Submission stand-in whose time_ddp probe returns canned launches: the verdict logic alone, no noise."""
+    """A Submission stand-in: canned timing launches, the grader's own replay for the small problem, an injected
+    clock and load: the verdict logic alone, no noise, no waiting."""
 
-    def __init__(self, one: float, two: float, busy: bool):
+    def __init__(self, checks, one: float, two: float, workdir):
         import random
 
-        self.rng, self.notes = random.Random(0), []
-        run = lambda ws, s: {"world_size": ws, "worker_seconds": [4 * s + 0.5] * ws,  # noqa: E731
-                             "epoch_seconds": [[s * 2, s, s]] * ws}
-        self.answer = {"error": "", "busy": busy, "load": "other processes used 90% of 2 cores",
-                       "runs": [run(1, one), run(2, two), run(2, two), run(1, one)]}
+        self.rng, self.notes, self.workdir, self.pid, self.checks = random.Random(0), [], workdir, None, checks
+        self.seconds, self.now = {1: one, 2: two}, 0.0
 
-    def probe(self, name, *args):
-        assert name == "time_ddp"
-        return self.answer
+    def clock(self) -> float:
+        return self.now
+
+    def run(self, program):
+        step = program.to_data()["steps"][0]
+        cfg, ws = step["cfg"], step["world_size"]
+        if cfg["model"]["recipe"]["$"] == "zoo":  # a timing launch: 3 epochs of s seconds, the first one longer
+            s = self.seconds[ws]
+            self.now += 4 * s + 2.0  # the grader's clock sees the start-up too
+            values = [{"epoch_seconds": [2 * s, s, s]}] * ws
+            record = {"worker_seconds": [4 * s + 0.5] * ws, "values": values}
+        else:  # the small problem: a worker that trains ends where the grader's replay ends
+            args = dict(n=len(cfg["dataset"]["params"]["tensors"][1]),
+                        **{k: cfg[k] for k in ("epochs", "batch_size", "lr", "seed")})
+            state = self.checks["reference"](args, 2)
+            record = {"values": [{"rank": r, "epoch_indices": [], "state_dict": state} for r in range(2)]}
+        return {"values": {}, "steps": [{"error": "", "saves": [1] + [0] * (ws - 1), **record}], "gates": []}
 
     def note(self, text):
         self.notes.append(text)
 
 
+class CannedLoad:
+    """LoadMeter's stand-in: the machine is busy or it is not."""
+
+    def __init__(self, busy: bool):
+        from labkit.lab.loadmeter import Load
+
+        self.result = Load(0.9 if busy else 0.0, 0.5, 2, 60.0)
+
+    def __call__(self, **kwargs):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
 @pytest.mark.parametrize("busy", [False, True])
-def test_speedup_verdicts_do_not_flip_on_load(busy):
+def test_speedup_verdicts_do_not_flip_on_load(busy, monkeypatch, tmp_path):
     from labkit.checks import CheckFailed, Inconclusive
     from labkit.course.course import resolve
     from labkit.grading.plan import load_checks
 
-    checks = {c.name: c.fn for c in load_checks(resolve("exercise6"))[0]}
-    fast = CannedSub(1.8, 1.0, busy)
-    checks["two_workers_faster"](fast)  # 1.8x passes, busy or not: load only ever slows two workers down
-    assert "1.80x" in fast.notes[0]
-    slow = CannedSub(1.2, 1.0, busy)
+    check = {c.name: c.fn for c in load_checks(resolve("exercise6"))[0]}["two_workers_faster"]
+    checks = check.__globals__
+    monkeypatch.setitem(checks, "LoadMeter", CannedLoad(busy))
+    fast = CannedSub(checks, 1.8, 1.0, tmp_path)
+    monkeypatch.setitem(checks, "clock", fast.clock)
+    check(fast)  # 1.71x passes, busy or not: load only ever slows two workers down
+    assert "1.71x" in fast.notes[0] and "launcher's clock" in fast.notes[0]
+    slow = CannedSub(checks, 1.2, 1.0, tmp_path)
+    monkeypatch.setitem(checks, "clock", slow.clock)
     with pytest.raises(Inconclusive if busy else CheckFailed) as info:
-        checks["two_workers_faster"](slow)
-    assert "1.20x" in str(info.value) and ("busy" in str(info.value)) == busy
+        check(slow)
+    assert "1.18x" in str(info.value) and ("busy" in str(info.value)) == busy
+
+
+def test_the_launcher_cannot_report_more_time_than_the_grader_saw(monkeypatch, tmp_path):
+    from labkit.checks import CheckFailed
+    from labkit.course.course import resolve
+    from labkit.grading.plan import load_checks
+
+    check = {c.name: c.fn for c in load_checks(resolve("exercise6"))[0]}["two_workers_faster"]
+    checks = check.__globals__
+    monkeypatch.setitem(checks, "LoadMeter", CannedLoad(False))
+    inflated = CannedSub(checks, 9.0, 1.0, tmp_path)  # one worker "took" 36.5 s of a launch 38 s long...
+    monkeypatch.setitem(checks, "clock", lambda: inflated.now / 4)  # ...that the grader timed at a quarter of it
+    with pytest.raises(CheckFailed, match="on the grader's clock"):
+        check(inflated)

@@ -1,4 +1,5 @@
 """The launcher: one process per rank, a crash or a hang named by rank, parallel launches on their own ports."""
+# labkit.sandbox.launcher (it runs inside the sandbox, as a program's `launch` step); kept beside the lab's tests
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
-from labkit.lab.launch import TMPDIR_BYTES, LaunchError, launch, launch_tmp
+from labkit.inputs import build
+from labkit.recipe import factory, module
+from labkit.sandbox.launcher import TMPDIR_BYTES, LaunchError, launch, launch_tmp
 
-BUILDER = "def build(rank, world_size, **kw):\n    return dict(kw, rank_seen=rank)\n"
+MODEL = factory(module([["Linear", 3, 2]], seed=7))  # each rank builds it from the recipe: the same weights in both
 
 ALLREDUCE = """
 import os, subprocess, time
@@ -40,15 +44,14 @@ def worker(rank, world_size, cfg):
     dist.all_reduce(t)
     dist.destroy_process_group()
     torch.save(t, os.devnull)
-    return {"rank": rank, "sum": t, "port": os.environ["MASTER_PORT"], "cfg_rank": cfg["rank_seen"]}
+    return {"rank": rank, "sum": t, "port": os.environ["MASTER_PORT"], "weight": cfg["model"]()[0].weight}
 """
 
 
 @pytest.fixture
-def files(tmp_path) -> tuple[Path, Path]:
+def files(tmp_path) -> tuple[Path, dict]:
     (tmp_path / "student.py").write_text(ALLREDUCE, encoding="utf-8")
-    (tmp_path / "builder.py").write_text(BUILDER, encoding="utf-8")
-    return tmp_path / "student.py", tmp_path / "builder.py"
+    return tmp_path / "student.py", {"model": MODEL}
 
 
 def gone(pid: int) -> bool:
@@ -61,29 +64,30 @@ def gone(pid: int) -> bool:
 
 
 def test_two_ranks_allreduce_and_count_saves(files, tmp_path):
-    student, builder = files
-    done = launch(student, 2, builder, "build", {}, tmp_path / "run", timeout=60)
-    assert [v["rank"] for v in done.values] == [0, 1] and [v["cfg_rank"] for v in done.values] == [0, 1]
-    assert [float(v["sum"]) for v in done.values] == [3.0, 3.0]
+    student, cfg = files
+    done = launch(student, 2, cfg, tmp_path / "run", timeout=60)
+    assert [v["rank"] for v in done.values] == [0, 1] and [float(v["sum"]) for v in done.values] == [3.0, 3.0]
+    want = build(MODEL)()[0].weight.detach()  # the grader's own copy of what every rank built
+    assert all(torch.equal(v["weight"], want) for v in done.values)
     assert [r.saves for r in done.ranks] == [1, 1]
+    assert all(0 <= r.worker_seconds <= done.seconds for r in done.ranks)
 
 
 def test_a_crashing_rank_is_named_with_its_traceback(files, tmp_path):
-    student, builder = files
+    student, cfg = files
     start = time.monotonic()
     with pytest.raises(LaunchError) as info:
-        launch(student, 2, builder, "build", {"crash": 1}, tmp_path / "run", timeout=60)
+        launch(student, 2, dict(cfg, crash=1), tmp_path / "run", timeout=60)
     assert "rank 1 of 2 crashed" in str(info.value) and "boom from the student" in str(info.value)
     assert time.monotonic() - start < 45  # rank 0, stuck in init, is killed after the grace, not at the deadline
 
 
 def test_a_hanging_rank_is_killed_with_its_children_and_named(files, tmp_path):
-    student, builder = files
+    student, cfg = files
     pidfile = tmp_path / "grandchild.pid"
     start = time.monotonic()
     with pytest.raises(LaunchError) as info:
-        cfg = {"hang": 1, "solo": True, "pidfile": str(pidfile)}
-        launch(student, 2, builder, "build", cfg, tmp_path / "run", timeout=15)
+        launch(student, 2, dict(cfg, hang=1, solo=True, pidfile=str(pidfile)), tmp_path / "run", timeout=15)
     assert time.monotonic() - start < 40  # 15 s for rank 0 to finish even on a loaded machine, then the kill
     assert str(info.value).startswith("rank 1 of 2 hung")
     assert [r.status for r in info.value.ranks] == ["done", "hung"]
@@ -94,12 +98,12 @@ def test_a_hanging_rank_is_killed_with_its_children_and_named(files, tmp_path):
 
 
 def test_two_launches_at_once_do_not_collide(files, tmp_path):
-    student, builder = files
+    student, cfg = files
     results: dict[int, object] = {}
 
     def go(i: int) -> None:
         try:
-            results[i] = launch(student, 2, builder, "build", {}, tmp_path / f"run{i}", timeout=90)
+            results[i] = launch(student, 2, cfg, tmp_path / f"run{i}", timeout=90)
         except Exception as exc:  # kept to be shown by the assertion below
             results[i] = exc
 
@@ -114,28 +118,28 @@ def test_two_launches_at_once_do_not_collide(files, tmp_path):
 
 
 def test_two_nodes_meet_through_a_c10d_rendezvous(files, tmp_path):
-    student, builder = files
-    done = launch(student, 2, builder, "build", {}, tmp_path / "run", timeout=90, nodes=2)
+    student, cfg = files
+    done = launch(student, 2, cfg, tmp_path / "run", timeout=90, nodes=2)
     assert [float(v["sum"]) for v in done.values] == [3.0, 3.0] and [v["rank"] for v in done.values] == [0, 1]
     assert (tmp_path / "run" / "agent1.log").exists()  # two torchrun agents, one per node
     with pytest.raises(ValueError, match="evenly"):
-        launch(student, 3, builder, "build", {}, tmp_path / "odd", nodes=2)
+        launch(student, 3, cfg, tmp_path / "odd", nodes=2)
 
 
 def test_process_group_start_has_its_own_deadline(files, tmp_path):
-    student, builder = files
+    student, cfg = files
     start = time.monotonic()
     with pytest.raises(LaunchError) as info:
-        launch(student, 2, builder, "build", {"wrong_world": True}, tmp_path / "run", timeout=120, start_timeout=8)
+        launch(student, 2, dict(cfg, wrong_world=True), tmp_path / "run", timeout=120, start_timeout=8)
     assert time.monotonic() - start < 60  # the start deadline, not the whole launch's
     assert "init_process_group for the other ranks to join" in str(info.value)
     assert {r.status for r in info.value.ranks} == {"hung"}
 
 
 def test_a_barrier_only_rank_0_reaches_is_named(files, tmp_path):
-    student, builder = files
+    student, cfg = files
     with pytest.raises(LaunchError) as info:
-        launch(student, 2, builder, "build", {"barrier_on_rank0": True}, tmp_path / "run", timeout=120,
+        launch(student, 2, dict(cfg, barrier_on_rank0=True), tmp_path / "run", timeout=120,
                barrier_timeout=6)
     message = str(info.value)
     assert "rank 0 of 2 hung: waited" in message and "dist.barrier() #1" in message, message
@@ -157,12 +161,12 @@ def worker(rank, world_size, cfg):
 
 
 def test_a_launch_leaves_nothing_in_tmpdir(files, tmp_path, monkeypatch):
-    student, builder = files
+    student, cfg = files
     student.write_text(TMP_STUDENT, encoding="utf-8")
     outer = tmp_path / "tmp"
     outer.mkdir()
     monkeypatch.setenv("TMPDIR", str(outer))  # torchrun's agent makes its torchelastic_* logs under gettempdir()
-    done = launch(student, 2, builder, "build", {}, tmp_path / "run", timeout=60)
+    done = launch(student, 2, cfg, tmp_path / "run", timeout=60)
     assert [float(v["sum"]) for v in done.values] == [3.0, 3.0]  # the ranks compute what they did before
     assert [v["loaded"] for v in done.values] == [15.0, 15.0]
     inside = tmp_path / "run" / "tmp"

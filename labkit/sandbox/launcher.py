@@ -2,9 +2,11 @@
 
 One node is `torchrun --standalone --nproc_per_node=N`; `nodes=2` starts two torchrun
 agents that meet through a c10d rendezvous on 127.0.0.1 (`--nnodes=2`), the code path
-of a real multi-node cluster. Each rank runs `labkit.lab.rank`, which reports its phase;
-the watchdog here gives process-group start, each barrier and the whole launch their
-own deadlines, and the error names the rank that crashed or hung and where.
+of a real multi-node cluster. Each rank runs `labkit.sandbox.rank`, which builds cfg from
+a recipe (labkit.inputs: plain data, never a checks file) and reports its phase; the
+watchdog here gives process-group start, each barrier and the whole launch their own
+deadlines, and the error names the rank that crashed or hung and where. In grading this
+runs inside the sandbox (a program's `launch` step); `labkit bench` runs it directly.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class RankResult:
     saves: int = 0  # torch.save calls the student's code made
     barriers: int = 0  # dist.barrier calls made
     seconds: float = 0.0  # from the launch until the watchdog saw the rank finish
-    worker_seconds: float = 0.0  # from entering worker until done, on the launcher's clock (the student can't touch)
+    worker_seconds: float = 0.0  # from entering worker until done, as the launcher's clock saw the rank's phases
 
 
 @dataclass
@@ -98,7 +100,7 @@ def torchrun_commands(spec_path: Path, world_size: int, nodes: int) -> list[list
         raise ValueError(f"{world_size} ranks cannot be split evenly over {nodes} nodes")
     run = [sys.executable, "-m", "torch.distributed.run", "--max-restarts=0", "--monitor-interval=0.1",
            "--local-addr=127.0.0.1"]  # every node is this machine: never depend on resolving its hostname
-    tail = ["-m", "labkit.lab.rank", str(spec_path)]
+    tail = ["-m", "labkit.sandbox.rank", str(spec_path)]
     if nodes == 1:
         return [run + ["--standalone", f"--nproc-per-node={world_size}"] + tail]
     rdzv = [f"--nnodes={nodes}", f"--nproc-per-node={world_size // nodes}", "--rdzv-backend=c10d",
@@ -106,16 +108,24 @@ def torchrun_commands(spec_path: Path, world_size: int, nodes: int) -> list[list
     return [run + rdzv + tail for _ in range(nodes)]
 
 
-def launch(student: Path, world_size: int, builder: Path, builder_fn: str, builder_args: dict, workdir: Path, *,
-           timeout: float = 60.0, start_timeout: float | None = None, barrier_timeout: float | None = None,
-           threads: int = 1, gpus: bool = False, nodes: int = 1) -> Launch:
-    """Run worker on `world_size` ranks; cfg comes from `builder_fn(rank, world_size, **builder_args)` in `builder`."""
+def launch(student: Path, world_size: int, cfg: Any, workdir: Path, *, fn: str = "worker", timeout: float = 60.0,
+           start_timeout: float | None = None, barrier_timeout: float | None = None, threads: int = 1,
+           gpus: bool = False, nodes: int = 1) -> Launch:
+    """Run `fn(rank, world_size, cfg)` of the file `student` on `world_size` ranks.
+
+    `cfg` is a recipe (labkit.recipe: plain data and tensors) that each rank builds with labkit.inputs.build,
+    so a model factory or a dataset reaches every rank without pickling and without importing anything else.
+    """
+    import torch
+
     limits = Deadlines(timeout, min(start_timeout or 30.0, timeout), min(barrier_timeout or 30.0, timeout))
+    workdir = Path(workdir)
+    if nodes < 1 or world_size % nodes:  # the caller's error, before anything starts
+        raise ValueError(f"{world_size} ranks cannot be split evenly over {nodes} nodes")
     workdir.mkdir(parents=True, exist_ok=True)
-    spec_path = workdir / "launch-spec.json"
-    spec_path.write_text(json.dumps({
-        "student": str(Path(student).resolve()), "builder": str(Path(builder).resolve()), "fn": builder_fn,
-        "args": builder_args, "pg_timeout": limits.total}), encoding="utf-8")
+    spec_path = workdir / "launch-spec.pt"  # tensors travel too; each rank reads it with weights_only=True
+    torch.save({"student": str(Path(student).resolve()), "fn": fn, "cfg": cfg, "pg_timeout": limits.total},
+               spec_path)
     tmp = launch_tmp(workdir)
     env = agent_env(threads, gpus, tmp)
     started = time.monotonic()
@@ -133,7 +143,11 @@ def launch(student: Path, world_size: int, builder: Path, builder_fn: str, build
     ranks = watchdog.results()
     raise_for(ranks, watchdog, workdir)
     for r in ranks:
-        r.value, r.saves = read_result(workdir / f"rank{r.rank}.pt")
+        try:
+            r.value, r.saves = read_result(workdir / f"rank{r.rank}.pt")
+        except Exception as exc:  # noqa: BLE001  (the rank's process wrote it: the student's code ran there)
+            raise LaunchError(f"rank {r.rank} of {world_size} left a result that cannot be read "
+                              f"({type(exc).__name__}): return plain data (dicts, lists, numbers, tensors)", ranks)
     return Launch(ranks, time.monotonic() - started)
 
 
@@ -188,15 +202,20 @@ class Watchdog:
         while any(a.poll() is None for a in agents):
             self.read()
             self.hung = self.overdue()
-            if self.hung:
-                return
+            if self.hung or self.all_done():
+                return  # all done: their results are written; the agents' own teardown (~0.5 s) is not waited for
             time.sleep(POLL)
         self.read()
 
+    def all_done(self) -> bool:
+        return len(self.states) == self.world_size and all(s["phase"] == "done" for s in self.states.values())
+
     def worker_seconds(self, rank: int) -> float:
-        """Seconds between the first phase inside worker the watchdog saw and done (0 when either is missing)."""
+        """Seconds between the first phase inside worker the watchdog saw and done (0 when either is missing); a
+        worker quicker than one look is timed from the import of the student's file."""
         first = self.first.get(rank, {})
         inside = [t for phase, t in first.items() if phase not in ("starting", "import", "done", "crashed")]
+        inside = inside or [t for phase, t in first.items() if phase == "import"]
         return first["done"] - min(inside) if inside and "done" in first else 0.0
 
     def pids(self) -> list[int]:

@@ -1,9 +1,11 @@
 """Inside one rank started by torchrun: run the student's `worker` and leave its result and progress for the launcher.
 
-`python -m labkit.lab.rank SPEC` is what torchrun starts on every rank. Output goes to
-`rank{RANK}.log`; the rank's progress (which phase it is in, how many barriers it
-has passed) goes to `rank{RANK}.state`, which the launcher's watchdog reads to say
-where a rank hung; the value `worker` returned goes to `rank{RANK}.pt`.
+`python -m labkit.sandbox.rank SPEC` is what torchrun starts on every rank. SPEC (written
+by labkit.sandbox.launcher, read with weights_only) names the student's file, the function
+and cfg as a recipe, which labkit.inputs builds here: nothing but labkit and the student's
+file is imported. Output goes to `rank{RANK}.log`; the rank's progress (which phase it
+is in, how many barriers it has passed) goes to `rank{RANK}.state`, which the launcher's
+watchdog reads to say where a rank hung; the value `worker` returned goes to `rank{RANK}.pt`.
 """
 
 from __future__ import annotations
@@ -55,17 +57,21 @@ def traced(state: RankState, name: str, fn: Any, default_timeout: float | None =
 
 
 def rank_main(spec_path: str) -> None:
-    """Count torch.save, trace init/barrier, import the student's file, build cfg, run worker, save its value."""
+    """Count torch.save, trace init/barrier, import the student's file, build cfg, run `fn`, save its value."""
     workdir = Path(spec_path).parent
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     log = os.open(workdir / f"rank{rank}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
     state = RankState(workdir / f"rank{rank}.state", rank)
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     try:
         import torch
+        import torch._dynamo  # noqa: F401  (DDP's constructor imports it, ~1 s: starting a rank, not the rank's work)
         import torch.distributed as dist
+
+        from labkit.inputs import build
+
+        spec = torch.load(spec_path, weights_only=True)
 
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
         real_save, saves = torch.save, [0]
@@ -79,10 +85,9 @@ def rank_main(spec_path: str) -> None:
         dist.barrier = traced(state, "barrier", dist.barrier)
         state.enter("import")
         student = import_path(spec["student"], "student_exercise")
-        builder = import_path(spec["builder"], "labkit_launch_builder")
-        cfg = getattr(builder, spec["fn"])(rank, world_size, **spec["args"])
+        cfg = build(spec["cfg"])
         state.enter("worker")
-        value = student.worker(rank, world_size, cfg)
+        value = getattr(student, spec["fn"])(rank, world_size, cfg)
         real_save({"value": plain(value), "saves": saves[0]}, workdir / f"rank{rank}.pt")
     except BaseException:  # noqa: BLE001  (SystemExit included: the launcher must hear why the rank stopped)
         traceback.print_exc()
