@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import collections
-import os
 import random
 
 import torch
-from torch import nn
 
 from labkit.checks import check, expect, expect_equal, fail
 from labkit.inputs import build
@@ -259,7 +257,8 @@ def gpu_copies(sub):
     prog = Program().call("to_device", make_tree(seed), "cuda:0", save="tree")
     prog.call("place_model", model_recipe(seed), torch.device("cuda", 0), save="net")
     prog.let("ds", dataset("indexed", length=100)).call("make_loader", ref("ds"), 30, "cuda:0", save="loader")
-    prog.report("tree").report("tree", "devices", key="tree_devices").report("net", "module_shapes").report("loader", "batches")
+    prog.report("tree").report("tree", "devices", key="tree_devices")
+    prog.report("net", "module_shapes").report("loader", "batches")
     got, want = sub.run(prog)["values"], make_tree(seed)
     compare_trees(describe(got["tree"]), describe(want))  # tensors travel back on the CPU; devices are reported
     off = [path_text(p) for p, where in got["tree_devices"] if where != "cuda:0"]

@@ -284,6 +284,7 @@ def test_full_run_forced_on_a_cpu_prints_plots_and_saves(monkeypatch, tmp_path, 
     import types
 
     import torch
+
     from labkit.files import import_path
 
     fake_fashion = import_path(Path(__file__).parent.parent / "lab" / "test_data.py", "lab_test_data").fake_fashion
