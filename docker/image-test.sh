@@ -214,6 +214,7 @@ import os as _os
 
 _SEEN = [p for p in ("/autograder", "/opt/labkit/src") if _os.path.exists(p)]
 _SEEN += _glob.glob("/opt/labkit/**/solutions/*.py", recursive=True)[:3]  # a wheel or a checkout inside
+_SEEN += _glob.glob("/opt/labkit/**/exercises/*/checks.py", recursive=True)[:3]  # checks to replay
 if _SEEN:  # a worker that can read the solutions: this submission would copy them; here it gives itself away
     def pick_device(prefer="cuda"):
         raise RuntimeError(f"the worker can read {_SEEN}")

@@ -107,12 +107,18 @@ def command(code: str, *, inputs: Path, work: Path, container: str) -> list[str]
     else:  # rootless podman maps our uid in; docker runs as us directly
         user = ["--userns=keep-id"] if engine() == "podman" else ["--user", f"{os.getuid()}:{os.getgid()}"]
     return [*tool(), "run", "--rm", "--name", container, "--network=none", "--read-only",
-            "--tmpfs", "/tmp:rw,size=1g,mode=1777", *(a for p in IMAGE_HIDDEN for a in ("--tmpfs", f"{p}:ro,size=4k")),
+            "--tmpfs", "/tmp:rw,size=1g,mode=1777", *hide(),
             "--pids-limit", str(PIDS), "--memory", MEMORY, "--cpus", CPUS,
             "--shm-size", "1g", *user, "--security-opt", "no-new-privileges", "--cap-drop", "all",
             "-v", f"{inputs}:{inputs}:ro", "-v", f"{work}:{work}:rw", "--workdir", str(work),
             "--env", f"HOME={work}", "--env", f"MPLCONFIGDIR={work}/.matplotlib", "--env", f"{env.PRIVATE_TMP}=1",
             "--entrypoint", IMAGE_PYTHON, image(), "-I", "-c", code]
+
+
+def hide() -> list[str]:
+    """An empty read-only tmpfs over each of IMAGE_HIDDEN (podman would copy the folder's files into it unasked)."""
+    extra = ",notmpcopyup" if engine() == "podman" else ""
+    return [a for p in IMAGE_HIDDEN for a in ("--tmpfs", f"{p}:ro,size=4k{extra}")]
 
 
 def owner() -> int | None:
