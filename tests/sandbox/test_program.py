@@ -11,7 +11,7 @@ import torch
 
 from labkit.checks import StudentError, check
 from labkit.inputs import build
-from labkit.recipe import Program, dataset, device, gate, hook, module, on, ref, tup
+from labkit.recipe import Program, cuda_initialized, dataset, device, factory, gate, hook, module, on, ref, tup, zoo
 from labkit.sandbox import program as interpreter
 from labkit.sandbox.errors import ProgramFailed
 from labkit.sandbox.session import Limits
@@ -75,6 +75,14 @@ def timed(fn, n):
 
 def loader(ds, bs):
     return torch.utils.data.DataLoader(ds, batch_size=bs)
+
+
+def chain(x):
+    return helper(helper(x))
+
+
+def helper(x):
+    return x + 1
 
 
 def step(net, x):
@@ -176,6 +184,20 @@ def test_backward_leaves_gradients_the_grader_can_recompute(student):
     mine = build(spec)
     (mine(x) * w).sum().backward()
     assert torch.allclose(grads["0.weight"], mine[0].weight.grad)
+
+
+def test_watch_missing_refs_seed_and_zoo(student):
+    rec = run(student, Program().call("chain", 1, watch=["helper", "ident"], save="c").report("c"))
+    assert rec["values"]["c"] == 3 and rec["steps"][0]["watched"] == ["helper", "helper"]
+    got = run(student, Program().let("n", module([["Linear", 1, 1]], sequential=False))
+              .let("none", ref("n", "stages", 0, missing=None)).report("none").report("n", "kind"))["values"]
+    assert got["none"] is None and got["n"]["type"] == "torch.nn.modules.linear.Linear"
+    draws = [run(student, Program().seed(7).call("ident", save="x")) for _ in range(2)]
+    assert draws and torch.initial_seed() == 7
+    net = build(zoo("small_resnet", base=4, seed=3))
+    again = build(factory(zoo("small_resnet", base=4, seed=3)))()
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True))
+    assert run(student, Program().let("c", cuda_initialized()).report("c"))["values"]["c"] is False
 
 
 # --- through the worker: the sandbox, gates, and a check's own bug ----------------------------------------
