@@ -38,8 +38,8 @@ def dp_step_rows(quick: bool = False) -> list[Row]:
     import torch
     from torch import nn
 
+    from benchmarks.timing import compare
     from labkit.files import import_path
-    from labkit.lab.timing import compare
 
     sol = import_path(str(ROOT / "solutions/exercise5.py"), "bench_exercise5")
     torch.manual_seed(0)
