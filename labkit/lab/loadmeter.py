@@ -1,7 +1,8 @@
 """How busy the machine is: CPU time of other processes over a window, from /proc, for timing checks.
 
 A timing check that would fail while others load the machine says `inconclusive` instead (the check measures
-on its own clock; this module tells whether that measurement can be trusted). /proc and the clock are injectable for tests.
+on its own clock; this module tells whether that measurement can be trusted). /proc and the clock are
+injectable for tests.
 """
 
 from __future__ import annotations
