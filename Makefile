@@ -8,7 +8,7 @@ DEMO ?= demo-workspace
 PIP_EDITABLE ?= -e
 EXTRAS ?= dev,vision
 
-.PHONY: install demo test lint clean image image-test bench bench-quick
+.PHONY: install demo test lint clean image image-test bench bench-quick gpu-check
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,9 @@ bench: install
 
 bench-quick: install
 	$(PY) benchmarks/run.py --quick
+
+# The kit on this machine's GPUs (README, "GPU self-test"): every GPU check on the solution and on a wrong variant,
+# a full run, bubblewrap and the container with GPUs, doctor; one table (sized for < 8 min on one GPU). Exit 1 on a surprise.
+gpu-check: install
+	mkdir -p build
+	$(VENV)/bin/labkit selftest --gpu --json build/gpu-selftest.json

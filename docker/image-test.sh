@@ -10,6 +10,7 @@
 #   BASE_IMAGE=...                    the Debian bookworm base; by default localhost/debian-base:bookworm,
 #                                     bootstrapped here with debootstrap when missing (no registry is needed)
 #   FETCH_DATA=1                      0: do not try to fetch Fashion-MNIST during the build
+#   TORCH_INDEX_URL=                  a torch wheel index for older drivers/GPUs (docs/docker.md); empty: PyPI's
 #   LABKIT_CONTAINERS=/var/tmp/labkit-containers   podman's --root/--runroot (as root) and a containers.conf
 #   ENGINE=podman|docker              default: podman when installed, else docker
 #   LOCAL_PIP=auto|0                  auto: mount the host's pip configuration and the local indexes it names
@@ -115,6 +116,7 @@ build() {
   local ca=/etc/ssl/certs/ca-certificates.crt secret=()
   [ -s "$ca" ] && secret=(--secret "id=ca,src=$ca")
   local common=(-f docker/Dockerfile --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "FETCH_DATA=$FETCH_DATA"
+                --build-arg "TORCH_INDEX_URL=${TORCH_INDEX_URL:-}"
                 "${secret[@]}" "${BUILDF[@]}")
   local t
   t=$(date +%s)

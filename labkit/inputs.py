@@ -20,6 +20,8 @@ from labkit.recipe import LAYERS
 CLASSES = 10
 SIDE = 28
 PATTERN_SEED = 20170608  # the classes are the task's constants, like Fashion-MNIST's; samples vary with `seed`
+WARM_SECONDS = 0.05  # of products run before injected GPU work is timed: clocks ramp up from idle
+SAMPLES, TRIM = 10, 2  # timings of it, and how many of the fastest and of the slowest are dropped
 
 
 def build(spec: Any, saved: dict | None = None, gate_fn: Any = None) -> Any:
@@ -108,7 +110,7 @@ def build_module(spec: dict) -> Any:
                 getattr(net.get_submodule(owner) if owner else net, leaf).copy_(value)
     net.train(spec.get("train", True))
     if spec.get("wrap") == "DataParallel":
-        return nn.DataParallel(net)  # on CPU it keeps device_ids == [] and calls the module itself
+        return nn.DataParallel(net, spec.get("device_ids"))  # on CPU: device_ids == [], it calls the module itself
     if spec.get("wrap"):
         raise ValueError(f"unknown wrapper {spec['wrap']!r}")
     return net
@@ -251,27 +253,48 @@ class _Busy:
         self.device, self.seconds = torch.device(device), [float(s) for s in seconds]
         cuda = self.device.type == "cuda"
         self.stream = torch.cuda.Stream(self.device) if cuda else None
-        self.sync = (lambda: torch.cuda.synchronize(self.device)) if cuda else (lambda: None)
-        side = 256
-        while True:  # kernels long enough that a few hundred launches fill the longest wait (CUDA's queue is finite)
-            self.a = torch.full((side, side), 1.0 / side, device=self.device)  # a @ a == a: no overflow, no RNG
-            self.out = torch.empty_like(self.a)
-            self.per = self._timed(1) and self._timed(3)
-            if self.per * 300 >= max(self.seconds, default=0.0) or side >= 8192:
+        self._resize(256)
+        self.per = self._size() if cuda else 0.0  # on the CPU queue() waits on the clock: nothing to calibrate
+
+    def _resize(self, side: int) -> None:
+        self.a = torch.full((side, side), 1.0 / side, device=self.device)  # a @ a == a: no overflow, no RNG
+        self.out = torch.empty_like(self.a)
+
+    def _size(self) -> float:
+        """Seconds per product, at the first size (doubling from 256) whose few hundred launches fill the longest
+        wait: CUDA's launch queue is finite, and a full one would block the caller like a synchronize."""
+        while True:
+            per = self._calibrated()
+            if per * 300 >= max(self.seconds, default=0.0) or self.a.shape[0] >= 8192:
+                return per
+            self._resize(2 * self.a.shape[0])
+
+    def _calibrated(self) -> float:
+        """A trimmed mean of SAMPLES timings after a warm-up (as torch's own get_cycles_per_ms): the first launches
+        load the kernel and run at idle clocks, and a slow reading would queue too little work."""
+        spent = 0.0
+        for _ in range(200):
+            if spent >= WARM_SECONDS:
                 break
-            side *= 2
+            spent += 3 * self._sample(3)
+        runs = sorted(self._sample(3) for _ in range(SAMPLES))
+        return sum(runs[TRIM:-TRIM]) / (SAMPLES - 2 * TRIM)
+
+    def _sample(self, count: int) -> float:
+        """Seconds per product over `count` products, on the GPU's own clock (CUDA events, not the host's)."""
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        with torch.cuda.stream(self.stream):
+            self._products(1)  # keeps the device busy while the timed ones are launched: no launch gaps inside
+            start.record()
+            self._products(count)
+            end.record()
+        end.synchronize()
+        return max(start.elapsed_time(end) / 1000 / count, 1e-9)
 
     def _products(self, count: int) -> None:
         with torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext():
             for _ in range(count):
                 torch.mm(self.a, self.a, out=self.out)
-
-    def _timed(self, count: int) -> float:
-        self.sync()
-        start = perf_counter()
-        self._products(count)
-        self.sync()
-        return max((perf_counter() - start) / count, 1e-9)
 
     def queue(self, n: int) -> None:
         if n >= len(self.seconds) or self.seconds[n] <= 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import torch
@@ -27,8 +28,9 @@ def shard(n: int, world_size: int, rank: int, epoch: int, seed: int = 0, shuffle
 def worker(rank: int, world_size: int, cfg: dict) -> dict:
     """One DDP process: train cfg["model"]() on its shard of cfg["dataset"], rank 0 writes the checkpoint."""
     cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.set_device(rank % torch.cuda.device_count())  # before init: nccl binds to the current device
+    if cuda:  # the GPU index is the LOCAL rank (torchrun sets it; mp.spawn does not): rank 2 of node 2 is its cuda:0
+        local_rank = int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
+        torch.cuda.set_device(local_rank)  # before init: nccl binds to the current device
     dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world_size)
     device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
     model = DDP(cfg["model"]().to(device), device_ids=[device] if cuda else None)

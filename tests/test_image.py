@@ -105,6 +105,64 @@ def test_the_build_installs_with_the_makefiles_constraints():
     assert "constraints.txt" in copies and "Makefile" in copies
 
 
+def build_args(stage: str) -> dict[str, str]:
+    """The ARGs a stage declares (they are in scope for its RUN lines only), with their defaults."""
+    return dict(rest.partition("=")[::2] for word, rest in stages()[stage] if word == "ARG")
+
+
+def install_run() -> str:
+    """The build stage's RUN that calls `make install`, its --mount flags dropped."""
+    (run,) = [rest for word, rest in stages()["build"] if word == "RUN" and "make install" in rest]
+    return re.sub(r"^(--mount=\S+\s+)+", "", run)
+
+
+def test_the_torch_index_is_a_build_argument_whose_default_is_pypi():
+    assert build_args("build").get("TORCH_INDEX_URL") == ""  # empty: PyPI's (CUDA 13.0) build, as before
+    arg_at = [i for i, (word, rest) in enumerate(stages()["build"]) if rest.startswith("TORCH_INDEX_URL")][0]
+    run_at = [i for i, (word, rest) in enumerate(stages()["build"]) if "make install" in rest][0]
+    assert arg_at < run_at  # an ARG is in scope only for the instructions after it
+    for word, rest in instructions():  # the image keeps no index: an ENV would reach students' pip too
+        assert not (word == "ENV" and "INDEX_URL" in rest), rest
+    assert "TORCH_INDEX_URL" in (ROOT / "docs" / "docker.md").read_text()
+
+
+FAKE_PYTHON = """#!/bin/sh
+if [ "$1" = -m ] && [ "$2" = venv ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; exit 0; fi
+echo "extra=${PIP_EXTRA_INDEX_URL-unset} index=${PIP_INDEX_URL-unset} $*" >> "$LOG"
+"""
+
+
+def pip_calls(tmp_path: Path, torch_index: str) -> list[str]:
+    """Run the Dockerfile's install command up to `make install`, with the real Makefile and a fake Python
+    whose venv's `python -m pip` records the index variables pip would read."""
+    for name in ("Makefile", "pyproject.toml", "constraints.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    fake = tmp_path / "python3"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    steps = install_run().split(" && ")
+    upto = next(i for i, step in enumerate(steps) if step.startswith("make install"))
+    command = " && ".join(steps[:upto + 1]).replace("/usr/bin/python3", str(fake))
+    command = command.replace("VENV=/opt/labkit", f"VENV={tmp_path / 'venv'}")
+    assert str(fake) in command and "/opt/labkit" not in command
+    env = {"PATH": "/usr/bin:/bin", "LOG": str(tmp_path / "pip.log"), "TORCH_INDEX_URL": torch_index}
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=tmp_path, env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return (tmp_path / "pip.log").read_text().splitlines()
+
+
+@pytest.mark.skipif(not shutil.which("make") or not shutil.which("bash"), reason="needs make and bash")
+@pytest.mark.parametrize("index", [None, "https://download.pytorch.org/whl/cu126"])
+def test_the_torch_index_reaches_pip_through_make_install(tmp_path, index):
+    index = build_args("build")["TORCH_INDEX_URL"] if index is None else index  # None: the ARG's own default
+    calls = pip_calls(tmp_path, index)
+    install = [call for call in calls if "-m pip install -q -c constraints.txt" in call]
+    assert len(install) == 1, calls
+    want = f"extra={index} " if index else "extra=unset "  # the default leaves pip exactly as it was
+    assert install[0].startswith(want + "index=unset"), install
+
+
 def test_workspace_volume_and_nvidia_variables():
     words = instructions()
     assert ("WORKDIR", "/work") in stages()["student"]

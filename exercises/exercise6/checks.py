@@ -77,8 +77,10 @@ def launch_two(sub, gpus: bool = False, nodes: int = 1) -> tuple[dict, dict, obj
                             timeout=LAUNCH_SECONDS)
     got = sub.run(prog)["steps"][0]
     if got["error"]:
-        how = "two torchrun nodes" if nodes > 1 else "2 ranks"
-        fail(f"worker on {how}: {got['error']}")
+        how = "two torchrun nodes" if nodes > 1 else "2 ranks on 2 GPUs" if gpus else "2 ranks"
+        advice = ("; each rank needs its own GPU: torch.cuda.set_device(local_rank) before init_process_group, "
+                  "local_rank = int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()") if gpus else ""
+        fail(f"worker on {how}: {got['error']}{advice}")
     for r, v in enumerate(got["values"]):
         expect(isinstance(v, dict) and all(k in v for k in ("rank", "epoch_indices", "state_dict")),
                f"rank {r}: worker must return a dict with rank, epoch_indices, epoch_seconds, state_dict")
@@ -187,21 +189,24 @@ def checkpoint_rank0(sub):
 
 
 @check(points=2, title="two ranks on two GPUs (nccl, one GPU per rank) end equal to one process", needs_gpus=2,
-       hint="torch.cuda.set_device(local_rank) before init_process_group('nccl'); DDP(model, device_ids=[rank]).",
+       hint="torch.cuda.set_device(local_rank) before init_process_group('nccl'), with local_rank = "
+       "int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count() (torchrun sets LOCAL_RANK, mp.spawn "
+       "does not); DDP(model, device_ids=[local_rank]).",
        timeout=120,
        title_zh="两块 GPU 上的两个 rank（nccl，每个 rank 一块 GPU）训练结束时与单个进程结果相同",
-       hint_zh="在 init_process_group('nccl') 之前调用 torch.cuda.set_device(local_rank)；"
-       "DDP(model, device_ids=[rank])。")
+       hint_zh="在 init_process_group('nccl') 之前调用 torch.cuda.set_device(local_rank)，其中 local_rank = "
+       "int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()（torchrun 会设置 LOCAL_RANK，"
+       "mp.spawn 不会）；DDP(model, device_ids=[local_rank])。")
 def ddp_nccl(sub):
     judge_equal_to_single(sub, gpus=True)
 
 
 @check(points=2, title="the same result when launched as two torchrun nodes (c10d rendezvous, 127.0.0.1)",
        hint="Use the rank and world_size worker receives (torchrun's RANK and WORLD_SIZE): LOCAL_RANK is the rank "
-            "within one node, 0 on both nodes here.", timeout=120,
+            "within one node, 0 on both nodes here; it only picks the GPU.", timeout=120,
        title_zh="以两个 torchrun 节点启动时（c10d rendezvous，127.0.0.1）结果相同",
        hint_zh="使用 worker 接收到的 rank 和 world_size（即 torchrun 的 RANK 和 WORLD_SIZE）："
-       "LOCAL_RANK 是节点内的 rank，在这里两个节点上都是 0。")
+       "LOCAL_RANK 是节点内的 rank，在这里两个节点上都是 0；它只用来选择 GPU。")
 def two_nodes_same_result(sub):
     judge_equal_to_single(sub, gpus=False, nodes=2)
 

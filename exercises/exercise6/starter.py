@@ -2,8 +2,10 @@
 
 Fill in the two functions below, then run `labkit check exercise6`.
 Keep the names and signatures: the checks call them. labkit starts `worker`
-once per rank in fresh processes (RANK, WORLD_SIZE, MASTER_ADDR and
-MASTER_PORT are set, as torchrun sets them).
+once per rank in fresh processes (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR
+and MASTER_PORT are set, as torchrun sets them; LOCAL_RANK, the index on this
+node, picks the GPU: `int(os.environ.get("LOCAL_RANK", rank))`, since mp.spawn
+does not set it).
 """
 
 from __future__ import annotations

@@ -229,7 +229,8 @@ def batchnorm_converted(sub):
        hint_zh="在每次运行的开始和结束读取时钟之前，调用 torch.cuda.synchronize(device)。")
 def cuda_synchronised(sub):
     # fn queues matrix products on the GPU and returns at once. The timed calls' lengths spread (calibrated in
-    # the child, so only within a factor: the windows below are wide, yet share no constant); the warm-up's is
+    # the child by CUDA events after a warm-up, so within a few per cent; the windows below are wide anyway, a
+    # throttling GPU's too, yet share no constant); the warm-up's is
     # longer than any window leaves room for, so a run that does not wait for it first is billed for it.
     work = [round(sub.rng.uniform(100.0, 120.0), 1)] + spread(sub.rng, 3, short=(8.0, 10.0), long=(60.0, 80.0))
     prog = Program().let("work", gpu_work("cuda:0", work)).call(gate())

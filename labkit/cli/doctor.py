@@ -27,12 +27,20 @@ def doctor(as_json: bool, strict: bool) -> None:
     else:
         for key, value in fp.as_dict().items():
             if key == "gpus":
-                value = "; ".join(f"{g['index']}: {g['name']} ({g['memory_gib']} GiB)" for g in value) or "none"
+                value = "; ".join(f"{g['index']}: {g['name']} ({g['memory_gib']} GiB, compute capability "
+                                  f"{g.get('capability', '?')})" for g in value) or "none"
+            elif key == "driver_gpus":  # what nvidia-smi lists, whether or not torch can use them
+                value = "; ".join(f"{g['index']}: {g['name']} (compute capability {g['capability'] or '?'}) "
+                                  f"{g['uuid']}" for g in value) or ("none" if fp.driver else "-")
+            elif key == "arch_list":
+                value = " ".join(value) or "-"
             elif key == "env":
                 value = " ".join(f"{k}={v}" for k, v in value.items()) or "no CUDA_* variables set"
             elif key == "p2p":  # a matrix: its own lines below, only where there are GPU pairs
                 continue
             click.echo(f"{key:<12} {value if value is not None else '-'}")
+        seen = str(len(fp.driver_gpus)) if fp.driver else "?"
+        click.echo(f"{'GPUs':<12} the driver sees {seen}, torch sees {len(fp.gpus)}")
         if len(fp.gpus) >= 2:
             click.echo(_("peer-to-peer access (can the row GPU read the column GPU directly?):"))
             for line in format_p2p(fp.p2p):

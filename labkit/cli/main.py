@@ -16,6 +16,7 @@ from labkit.cli.doctor import doctor, welcome
 from labkit.cli.grade import grade
 from labkit.cli.gradescope import gradescope
 from labkit.cli.lab import bench, data, run
+from labkit.cli.selftest import selftest
 from labkit.cli.workspace import hint, init_cmd, list_cmd, reset, start
 from labkit.i18n import choose, set_language
 
@@ -41,6 +42,7 @@ def cli(lang: str | None) -> None:
 for command in (init_cmd, list_cmd, start, reset, hint, check, watch, submit, doctor, welcome, data, run, bench,
                 grade, gradescope, dev, pack):
     cli.add_command(command)
+cli.add_command(selftest)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, `kill`, the terminal closing

@@ -13,6 +13,7 @@ from pathlib import Path
 from labkit.checks import CheckFailed, CheckSpec, Inconclusive, Skip, StudentError
 from labkit.course.catalog import Exercise
 from labkit.files import sha256_of
+from labkit.grading.lease import gpu_lease
 from labkit.grading.messages import import_message, student_error_message, syntax_error
 from labkit.grading.plan import plan
 from labkit.grading.results import CheckResult, Report
@@ -61,10 +62,13 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
             else:
                 if not worker.alive():
                     worker.start()
-                result, import_failed = _run_one(worker, spec, exercise, files[student], report.seed, gpus,
-                                                 the_plan.limits)
+                with gpu_lease(spec.needs_gpus) as lease:  # a CPU check (needs 0) asks nothing, waits for nothing
+                    result, import_failed = _run_one(worker, spec, exercise, files[student], report.seed, gpus,
+                                                     the_plan.limits)
                 if import_failed:
                     broken = result.message
+                if lease.note:  # the wait is not in result.seconds: say it apart
+                    result.message = "\n".join(filter(None, [result.message, lease.note]))
             report.results.append(result)
             if on_result:
                 on_result(result)
@@ -74,7 +78,7 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
         if own:
             worker.close()
     report.seconds = time.monotonic() - start
-    report.fingerprint = fingerprint().as_dict()
+    report.fingerprint = fingerprint(cuda_init=False).as_dict()
     return report
 
 

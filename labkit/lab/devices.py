@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 import labkit
 from labkit.i18n import _
+from labkit.lab import nvidia
 
 CUDA_VARS = ("CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
 
@@ -25,6 +26,7 @@ class Fingerprint:
     torchvision: str | None = None
     cuda: str | None = None  # the CUDA version torch was built with
     cudnn: int | None = None
+    cudnn_error: str | None = None  # why torch's cuDNN refused these GPUs, where it did
     nccl: str | None = None
     gpus: list[dict] = field(default_factory=list)  # name and memory of each visible GPU
     env: dict[str, str] = field(default_factory=dict)  # the CUDA_* variables that are set
@@ -32,6 +34,11 @@ class Fingerprint:
     p2p: list[list[bool]] = field(default_factory=list)  # p2p[i][j]: GPU i can access GPU j's memory directly
     shm_bytes: int | None = None  # the size of /dev/shm (DataLoader workers and NCCL live there)
     uid: int | None = None  # the effective user id labkit runs as
+    driver: str | None = None  # the NVIDIA driver version nvidia-smi reports ("580.65.06"), torch or not
+    driver_gpus: list[dict] = field(default_factory=list)  # the GPUs the driver sees: name, capability, uuid
+    driver_error: str | None = None  # nvidia-smi is installed but could not talk to the driver
+    arch_list: list[str] = field(default_factory=list)  # the GPU kernels torch was built with (sm_75 ...)
+    container: str | None = None  # the container runtime labkit runs in (docker, podman, apptainer), if any
 
     def short(self) -> str:
         """One line for the bottom of a report."""
@@ -50,8 +57,12 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def fingerprint(with_torch: bool = True) -> Fingerprint:
-    """Collect versions, GPUs and CUDA variables; `with_torch=False` avoids importing torch."""
+def fingerprint(with_torch: bool = True, cuda_init: bool = True) -> Fingerprint:
+    """Collect versions, GPUs and CUDA variables; `with_torch=False` avoids importing torch.
+
+    `cuda_init=False` (a grader's report) names the GPUs from the driver instead of asking CUDA: the grader must
+    never hold a CUDA context (batch grading would keep one on GPU 0 for the whole class).
+    """
     fp = Fingerprint(
         labkit=labkit.__version__, python=platform.python_version(), platform=platform.platform(terse=True),
         cpu_count=usable_cpus(),
@@ -59,8 +70,11 @@ def fingerprint(with_torch: bool = True) -> Fingerprint:
     )
     fp.shm_bytes = shm_size()
     fp.uid = os.geteuid() if hasattr(os, "geteuid") else None
+    fp.container = nvidia.in_container()
     if not with_torch:
         return fp
+    driver = nvidia.cached_driver()  # a subprocess, never CUDA: safe before the worker forks
+    fp.driver, fp.driver_gpus, fp.driver_error = driver.version, driver.gpus, driver.error
     try:
         import torch
     except ImportError:
@@ -76,11 +90,22 @@ def fingerprint(with_torch: bool = True) -> Fingerprint:
             fp.torchvision = version("torchvision")
         except PackageNotFoundError:
             pass
+    fp.arch_list = list(torch.cuda.get_arch_list())  # compiled in: needs no driver
+    if not cuda_init:
+        named = {i: g for i, g in enumerate(driver.gpus)}  # the driver's order: a close match, never CUDA's init
+        fp.gpus = [{"index": i, "name": named.get(i, {}).get("name"), "capability": named.get(i, {}).get("capability")}
+                   for i in range(cuda_count())]
+        return fp
     for count in range(cuda_count()):
         props = torch.cuda.get_device_properties(count)
-        fp.gpus.append({"index": count, "name": props.name, "memory_gib": round(props.total_memory / 2**30, 1)})
+        major, minor = torch.cuda.get_device_capability(count)
+        fp.gpus.append({"index": count, "name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
+                        "capability": f"{major}.{minor}"})
     if fp.gpus:
-        fp.cudnn = torch.backends.cudnn.version()
+        try:
+            fp.cudnn = torch.backends.cudnn.version()
+        except RuntimeError as exc:  # cuDNN >= 9.11 refuses GPUs below sm_75: doctor must still explain why
+            fp.cudnn_error = str(exc).split(". ")[0][:200]
         try:
             fp.nccl = ".".join(str(x) for x in torch.cuda.nccl.version())
         except (AttributeError, RuntimeError, TypeError):
@@ -193,14 +218,18 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 def warnings(fp: Fingerprint, physical_gpus: int | None = None) -> list[str]:
     """Problems a student should fix before the GPU lessons, each with its fix.
 
-    Every input comes from `fp` (tests build one by hand); `physical_gpus` (the GPUs the driver sees, for
-    NVIDIA_VISIBLE_DEVICES=all) is optional.
+    Every input comes from `fp` (tests build one by hand). `physical_gpus` (the GPUs the driver sees, for
+    NVIDIA_VISIBLE_DEVICES=all) defaults to the GPUs nvidia-smi listed in `fp`.
     """
+    if physical_gpus is None and fp.driver:
+        physical_gpus = len(fp.driver_gpus)
+    cause = nvidia.gpu_notes(fp.as_dict())  # why torch cannot use the GPUs the driver sees, with the fix
     out = []
     if fp.torch is None:
         out.append(_("torch is not installed: run `make demo` or `pip install -c constraints.txt torch torchvision`"))
-    elif not fp.gpus:
+    elif not fp.gpus and not cause:
         out.append(_("no CUDA device is visible: GPU checks will be skipped (CPU checks still grade everything else)"))
+    out += cause
     order = fp.env.get("CUDA_DEVICE_ORDER")
     if "CUDA_VISIBLE_DEVICES" in fp.env and order != "PCI_BUS_ID":
         out.append(_("CUDA_VISIBLE_DEVICES is set without CUDA_DEVICE_ORDER=PCI_BUS_ID: indices follow CUDA's "
@@ -211,8 +240,10 @@ def warnings(fp: Fingerprint, physical_gpus: int | None = None) -> list[str]:
         out.append(_("/dev/shm is only {mib} MiB: DataLoader workers and NCCL need more than Docker's 64 MB "
                      "default; run the container with --shm-size=2g (or --ipc=host)").format(
                          mib=f"{fp.shm_bytes / 2**20:.0f}"))
-    out += _visibility_warnings(fp, physical_gpus)
-    if fp.cuda and fp.driver_cuda and _version_tuple(fp.driver_cuda)[:2] < _version_tuple(fp.cuda)[:2]:
+    if not cause:  # a known cause explains a count that differs better than the count does
+        out += _visibility_warnings(fp, physical_gpus)
+    old = not fp.driver and fp.cuda and fp.driver_cuda  # no nvidia-smi: fall back on the CUDA version it supports
+    if old and _version_tuple(fp.driver_cuda)[:1] < _version_tuple(fp.cuda)[:1]:
         out.append(_("the NVIDIA driver supports CUDA {driver} but torch {torch} was built for CUDA {cuda}: "
                      "update the driver, or install a torch build for CUDA {driver}").format(
                          driver=fp.driver_cuda, torch=fp.torch, cuda=fp.cuda))

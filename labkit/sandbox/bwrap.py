@@ -24,6 +24,11 @@ from labkit.sandbox import env
 
 NOBODY = 65534  # the unprivileged uid/gid the worker takes when the grader is root
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+DEV = Path("/dev")
+# what CUDA opens besides /dev/nvidiaN: bound whether or not they exist yet (--dev-bind-try), so a node made
+# between this command's building and bubblewrap's start is still covered; nvidia-caps holds MIG's nodes
+GPU_NODES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "nvidia-caps")
+MODPROBE = ("nvidia-modprobe", "-u", "-c=0")  # NVIDIA's documented way: load nvidia-uvm, make its nodes
 
 
 @functools.cache
@@ -102,8 +107,8 @@ def command(argv: list[str], *, inputs: Path, work: Path, gpus: bool = True) -> 
     for p in hidden_paths():
         args += ["--tmpfs", str(p)]
     if gpus:
-        for dev in sorted(Path("/dev").glob("nvidia*")):
-            args += ["--dev-bind", str(dev), str(dev)]
+        for dev in gpu_devices():
+            args += ["--dev-bind-try", dev, dev]
     hosts = inputs.parent / "hosts"  # the sandbox's own name must resolve (c10d and gloo look it up)
     hosts.write_text("127.0.0.1 localhost labkit-sandbox\n::1 localhost ip6-localhost\n", encoding="utf-8")
     args += ["--ro-bind", str(hosts), "/etc/hosts", "--clearenv"]  # the grader's variables stay out: an allowlist
@@ -116,6 +121,38 @@ def command(argv: list[str], *, inputs: Path, work: Path, gpus: bool = True) -> 
     else:
         args += ["--"]
     return args + argv
+
+
+def gpu_nodes() -> list[str]:
+    """The GPUs' own device nodes, /dev/nvidia0, /dev/nvidia1, ...: none on a machine without an NVIDIA GPU."""
+    return sorted(str(p) for p in DEV.glob("nvidia*") if p.name[len("nvidia"):].isdigit())
+
+
+def gpu_devices() -> list[str]:
+    """Every NVIDIA device node the worker may need, /dev/nvidia-uvm made first where the GPUs have none yet."""
+    gpus = gpu_nodes()
+    if not gpus:
+        return []
+    ensure_uvm()
+    found = {str(p) for p in DEV.glob("nvidia*")}
+    return sorted({*gpus, *found, *(str(DEV / name) for name in GPU_NODES)})
+
+
+def ensure_uvm() -> None:
+    """Where there are GPUs but no /dev/nvidia-uvm yet (a freshly booted node), load nvidia-uvm and make it.
+
+    Outside a sandbox CUDA runs the setuid nvidia-modprobe itself on first use; inside, with a private /dev and
+    no privileges, it cannot and fails: so the grader runs it before the worker starts.
+    """
+    if not gpu_nodes() or (DEV / "nvidia-uvm").exists():
+        return
+    exe = shutil.which(MODPROBE[0])
+    if exe is None:
+        return  # nothing to run: CUDA inside says what is missing
+    try:
+        subprocess.run([exe, *MODPROBE[1:]], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
 
 
 def _under(path: Path, tops: tuple[str, ...]) -> bool:

@@ -4,11 +4,13 @@ The student image holds labkit and the exercises, never the solutions or Gradesc
 image does): what the worker can reach, a submission can read.
 
 The worker runs in a podman (or docker) container with no network, a read-only
-root, a tmpfs for /tmp, a pids limit, a memory limit and a CPU quota, as a non-root
-user; only the worker's inputs (the submission, read-only) and its per-check folders
-are mounted. The worker connects back once to a control socket in the mounted
-folder, which the grader then closes and removes; the per-check pipes then travel
-over it exactly as without a container.
+root, a tmpfs for /tmp, a pids limit, a memory limit and a CPU quota (the CPUs the
+grader may use: a two-worker DDP check needs two), as a non-root user, with the host's
+GPUs where it has any (the grader counts them and runs the GPU checks); only the
+worker's inputs (the submission, read-only) and its per-check folders are mounted.
+The worker connects back once to a control socket in the mounted folder, which the
+grader then closes and removes; the per-check pipes then travel over it exactly as
+without a container.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from labkit.sandbox import env
+from labkit.sandbox import bwrap, env
 
 IMAGE_ENV = "LABKIT_IMAGE"
 DEFAULT_IMAGE = "localhost/labkit:student"  # no solutions, no /autograder: never the grader image
@@ -30,7 +32,11 @@ IMAGE_UID = 1000  # the image's unprivileged user
 # the image's own labkit carries the exercises (students run `labkit check` there): an empty tmpfs covers them
 # for the worker, so a submission finds no checks file to replay
 IMAGE_HIDDEN = ("/opt/labkit/lib/python3.11/site-packages/labkit/exercises",)
-PIDS, MEMORY, CPUS = 512, "4g", "1"
+PIDS, MEMORY = 512, "4g"
+CDI_DIRS = ("/etc/cdi", "/var/run/cdi")  # where podman finds the NVIDIA Container Toolkit's CDI spec
+CDI_GPUS = "nvidia.com/gpu"
+REMOTE = ("--remote", "--url", "--connection", "-r")  # podman talking to another machine: its CDI is not ours
+GPU_ENV = ("CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES")  # with every GPU passed, they pick the grader's ones
 
 
 def image() -> str:
@@ -52,7 +58,49 @@ def works() -> str:
         return f"{engine()} does not answer: {exc}"
     if found.returncode != 0:
         return f"the image {image()} is not built here (`make image`, or set {IMAGE_ENV})"
-    return ""
+    return gpu_problem()
+
+
+def gpu_problem() -> str:
+    """'' unless this host has GPUs that podman cannot pass (no CDI spec): then why, and the fix."""
+    if not host_gpus() or engine() != "podman" or any(a in REMOTE for a in tool()):
+        return ""  # docker's --gpus needs no spec here; its own error names the missing toolkit
+    for spec in (spec for folder in CDI_DIRS for spec in sorted(Path(folder).glob("*"))):
+        try:
+            if CDI_GPUS in spec.read_text(encoding="utf-8", errors="replace"):
+                return ""
+        except OSError:
+            continue  # a folder, or unreadable: not the spec podman would use
+    return (f"this host has GPUs but podman has no CDI spec for them in {' or '.join(CDI_DIRS)}, so the GPU "
+            "checks would fail in the container: `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml` "
+            "(NVIDIA Container Toolkit), or grade without GPUs: `CUDA_VISIBLE_DEVICES= labkit grade ...`")
+
+
+def host_gpus() -> int:
+    """The GPUs the grader may use, from their device nodes: no CUDA call, so nothing here can poison a fork.
+
+    CUDA_VISIBLE_DEVICES empty (or starting with an invalid index) hides them all from the grader's count too.
+    """
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if hidden is not None and (not hidden.strip() or hidden.strip().startswith("-")):
+        return 0
+    return len(bwrap.gpu_nodes())
+
+
+def cpus() -> int:
+    """The CPUs the grader may run on (its affinity: Slurm or a container may give fewer than the machine)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def gpu_args() -> list[str]:
+    """The flags that pass every GPU of this host into the container, and the grader's choice among them."""
+    if not host_gpus():
+        return []
+    bwrap.ensure_uvm()  # a freshly booted node may lack /dev/nvidia-uvm, which CDI and --gpus pass in
+    wanted = [a for k in GPU_ENV if k in os.environ for a in ("--env", f"{k}={os.environ[k]}")]
+    if engine() == "podman":
+        return ["--device", f"{CDI_GPUS}=all", *wanted]
+    return ["--gpus", "all", *wanted]
 
 
 def name() -> str:
@@ -108,8 +156,8 @@ def command(code: str, *, inputs: Path, work: Path, container: str) -> list[str]
         user = ["--userns=keep-id"] if engine() == "podman" else ["--user", f"{os.getuid()}:{os.getgid()}"]
     return [*tool(), "run", "--rm", "--name", container, "--network=none", "--read-only",
             "--tmpfs", "/tmp:rw,size=1g,mode=1777", *hide(),
-            "--pids-limit", str(PIDS), "--memory", MEMORY, "--cpus", CPUS,
-            "--shm-size", "1g", *user, "--security-opt", "no-new-privileges", "--cap-drop", "all",
+            "--pids-limit", str(PIDS), "--memory", MEMORY, "--cpus", str(cpus()),
+            "--shm-size", "1g", *gpu_args(), *user, "--security-opt", "no-new-privileges", "--cap-drop", "all",
             "-v", f"{inputs}:{inputs}:ro", "-v", f"{work}:{work}:rw", "--workdir", str(work),
             "--env", f"HOME={work}", "--env", f"MPLCONFIGDIR={work}/.matplotlib", "--env", f"{env.PRIVATE_TMP}=1",
             "--entrypoint", IMAGE_PYTHON, image(), "-I", "-c", code]

@@ -147,16 +147,24 @@ def cpu_busy_timing(sub):
 @check(points=1, title="the scaling program, on the CPU")
 def cpu_scaling(sub):
     held = build(dataset("synthetic", n=40, seed=3))
-    run, again = (scaling_run(sub, ["cpu"], 16, 0.05, 2, [1, 2, 3], held, 64, 1, 0.25, base_channels=2)
+    run, again = (scaling_run(sub, ["cpu"], 16, 0.05, 2, [1, 2, 3], held, 64, 3, 0.25, base_channels=2)
                   for _ in range(2))
-    expect(run["used"] == ["cpu"] and 0 < run["wall"] < 60 and 0 <= run["acc"] <= 1, str(run))
+    expect(run["used"] == ["cpu"] and 0 < run["epoch"] < 60 and 0 <= run["acc"] <= 1, str(run))
     expect(again["acc"] == run["acc"], "the seed step should start both runs from the same weights")
+
+
+@check(points=1, title="the calibration program, on the CPU")
+def cpu_calibration(sub):
+    cal = data_parallel_speedup(sub.run(data_parallel_program(["cpu", "cpu"], 2, 8, 2, 2, 5), gate=lambda k: 0.0)
+                                ["gates"])
+    expect(cal["one"] > 0 and cal["many"] > 0 and cal["speedup"] == cal["one"] / cal["many"], str(cal))
 '''
 
 
 def test_the_gpu_programs_run_on_the_cpu(grade_some, solution_source):
-    report = grade_some(solution_source("exercise4"), ["cpu_busy_timing", "cpu_scaling"], extra=CPU_PROGRAMS)
-    assert [(r.name, r.status) for r in report.results] == [("cpu_busy_timing", "passed"), ("cpu_scaling", "passed")], \
+    names = ["cpu_busy_timing", "cpu_scaling", "cpu_calibration"]
+    report = grade_some(solution_source("exercise4"), names, extra=CPU_PROGRAMS)
+    assert [(r.name, r.status) for r in report.results] == [(n, "passed") for n in names], \
         [r.message for r in report.results]
 
 
@@ -185,49 +193,57 @@ def test_gpu_timing_verdict_passes_a_synchronised_clock_and_catches_one_that_is_
             judge(gpu_timing_answer(times), holds, 1)
 
 
+def timing_answer(holds: list[float], busy: list[float], synchronised: bool, used=("cuda:0",)) -> dict:
+    """What timing_run gives for a train() whose epochs take 0.02 s of work, then wait at the gate for the hold,
+    then (synchronised) for the GPU work queued after it; an unsynchronised clock stops before that work."""
+    t, gates, times = 0.0, [], []
+    for hold, work in zip(holds, busy, strict=True):
+        gates.append([t + 0.02, t + 0.02 + hold])
+        times.append(0.02 + hold + (work if synchronised else 0.0))
+        t += 0.02 + hold + work
+    return {"result": {"test_acc": 0.5, "epoch_seconds": times, "losses": [1.0] * 32}, "gates": gates,
+            "start": 0.0, "end": t + 0.01, "used": set(used)}
+
+
+@pytest.mark.parametrize("synchronised, used, phrase", [
+    (True, ("cuda:0",), None),
+    (False, ("cuda:0",), "torch.cuda.synchronize"),
+    (True, ("cpu",), "not on cuda:0"),
+])
+def test_gpu_epoch_times_check_with_canned_runs(monkeypatch, synchronised, used, phrase):
+    from labkit.checks import CheckFailed
+
+    module = checks_module()
+    monkeypatch.setattr(module, "timing_run", lambda sub, n, batch, holds, where, busy:
+                        timing_answer(holds, busy, synchronised, used))
+    if phrase is None:
+        module.gpu_epoch_times_synchronised(CannedSub())
+        return
+    with pytest.raises(CheckFailed, match=phrase):
+        module.gpu_epoch_times_synchronised(CannedSub())
+
+
 class CannedSub:
     """A Submission stand-in for checks whose runs are replaced by canned answers."""
 
     def __init__(self):
         import random
 
-        self.rng, self.pid = random.Random(0), None
+        self.rng, self.pid, self.notes = random.Random(0), None, []
+
+    def run(self, program, gate=None):  # only the calibration program reaches here: its reading is canned too
+        return {"values": {}, "steps": [], "gates": []}
+
+    def note(self, text):
+        self.notes.append(text)
 
 
-def scaling_answer(one_wall=40.0, two_wall=25.0, one_acc=0.90, two_acc=0.89, used=("cuda:0", "cuda:1")):
-    return {"one": {"wall": one_wall, "acc": one_acc, "used": ["cuda:0"]},
-            "two": {"wall": two_wall, "acc": two_acc, "used": list(used)}}
-
-
-def canned_runs(answer):
-    """A stand-in for scaling_run: the canned run of one device or of two."""
-    return lambda sub, devices, *args, **kwargs: answer["two" if len(devices) > 1 else "one"]
-
-
-@pytest.mark.parametrize("answer, phrase", [
-    (scaling_answer(), None),
-    (scaling_answer(two_wall=36.0), "expected at least 1.3x"),
-    (scaling_answer(two_acc=0.70), "warm-up"),
-    (scaling_answer(two_wall=39.0, used=["cuda:0"]), "nn.DataParallel"),
-])
-def test_two_gpu_verdict(monkeypatch, answer, phrase):
-    from labkit.checks import CheckFailed
-
-    module = checks_module()
-    monkeypatch.setattr(module, "scaling_run", canned_runs(answer))
-    if phrase is None:
-        module.two_gpus_faster(CannedSub())
-        return
-    with pytest.raises(CheckFailed, match=phrase):
-        module.two_gpus_faster(CannedSub())
-
-
-def test_two_gpu_verdict_is_inconclusive_when_other_processes_load_the_machine(monkeypatch):
-    from labkit.checks import Inconclusive
+def meter(other: float):
+    """A LoadMeter stand-in: other processes used `other` of 2 cores during the comparison."""
     from labkit.lab.loadmeter import Load
 
-    class BusyMeter:  # what LoadMeter reports when other processes kept both cores 90 % busy
-        result = Load(other=0.9, own=0.0, cores=2, seconds=30.0)
+    class Meter:
+        result = Load(other=other, own=0.0, cores=2, seconds=30.0)
 
         def __enter__(self):
             return self
@@ -235,11 +251,86 @@ def test_two_gpu_verdict_is_inconclusive_when_other_processes_load_the_machine(m
         def __exit__(self, *exc):
             return None
 
+    return lambda **kwargs: Meter()
+
+
+def scaling_answer(one_epoch=10.0, two_epoch=6.0, one_acc=0.90, two_acc=0.89, used=("cuda:0", "cuda:1")):
+    return {"one": {"epoch": one_epoch, "acc": one_acc, "used": ["cuda:0"]},
+            "two": {"epoch": two_epoch, "acc": two_acc, "used": list(used)}}
+
+
+def two_gpus(monkeypatch, answer, calibration=1.8, other=0.0):
+    """two_gpus_faster on a CannedSub: canned runs, labkit's own model at `calibration`x, the load meter fixed."""
     module = checks_module()
-    monkeypatch.setattr(module, "LoadMeter", lambda **kwargs: BusyMeter())
-    monkeypatch.setattr(module, "scaling_run", canned_runs(scaling_answer(two_wall=39.0)))
+    monkeypatch.setattr(module, "scaling_run", lambda sub, devices, *a, **k: answer["two" if devices[1:] else "one"])
+    monkeypatch.setattr(module, "data_parallel_speedup", lambda gates: {"one": 2.0, "many": 2.0 / calibration,
+                                                                        "speedup": calibration})
+    monkeypatch.setattr(module, "LoadMeter", meter(other))
+    sub = CannedSub()
+    module.two_gpus_faster(sub)
+    return sub
+
+
+def test_two_gpu_verdict_passes_a_real_speedup_and_says_the_figures(monkeypatch):
+    sub = two_gpus(monkeypatch, scaling_answer())
+    assert sub.notes and "1.67x" in sub.notes[0] and "1.80x" in sub.notes[0], sub.notes
+
+
+@pytest.mark.parametrize("answer, calibration, phrase", [
+    (scaling_answer(two_epoch=9.0), 1.8, "1.11x .* expected at least 1.3x"),  # the hardware could: the code could not
+    (scaling_answer(two_acc=0.70), 1.8, "warm-up"),
+    (scaling_answer(two_acc=0.70), 1.1, "warm-up"),  # slow hardware excuses no accuracy
+    (scaling_answer(two_epoch=9.8, used=["cuda:0"]), 1.1, "nn.DataParallel"),  # nor a missing DataParallel
+])
+def test_two_gpu_verdict_fails_wrong_answers(monkeypatch, answer, calibration, phrase):
+    from labkit.checks import CheckFailed
+
+    with pytest.raises(CheckFailed, match=phrase):
+        two_gpus(monkeypatch, answer, calibration)
+
+
+def test_two_gpu_verdict_is_inconclusive_where_labkits_own_model_cannot_reach_the_bar(monkeypatch):
+    from labkit.checks import Inconclusive
+
+    with pytest.raises(Inconclusive, match=r"cannot show a 1.3x speed-up: .*1.11x.* own model .*1.20x.*1.5x"):
+        two_gpus(monkeypatch, scaling_answer(two_epoch=9.0), calibration=1.2)
+
+
+def test_two_gpu_verdict_is_inconclusive_when_other_processes_load_the_machine(monkeypatch):
+    from labkit.checks import Inconclusive
+
     with pytest.raises(Inconclusive, match="90% of 2 cores"):
-        module.two_gpus_faster(CannedSub())
+        two_gpus(monkeypatch, scaling_answer(two_epoch=9.0), other=0.9)
+
+
+def test_the_calibration_program_wraps_labkits_model_in_data_parallel_over_the_two_gpus():
+    from labkit.lab.calibration import data_parallel_program, data_parallel_speedup
+
+    steps = data_parallel_program(["cuda:0", "cuda:1"], 128, 256, 16, 4, 7).to_data()["steps"]
+    nets = {s["name"]: s["recipe"] for s in steps if s["op"] == "let" and s["recipe"].get("$") == "module"}
+    assert nets["many"]["wrap"] == "DataParallel" and nets["many"]["device_ids"] == [0, 1]
+    assert nets["one"]["wrap"] is None and nets["one"]["layers"][0] == ["Conv2d", 1, 128, 3, 1, 1]
+    calls = [s for s in steps if s["op"] == "call"]
+    assert sum(s["fn"] == {"$": "gate"} for s in calls) == 16  # a gate before and after each of 2 runs x 4 rounds
+    assert sum(s["op"] == "backward" for s in steps) == 4 * (16 + 8)  # the same samples on one GPU and on two
+    # rounds of (one, many): 2 s and 1 s after a slow first round; the grader's clock between each pair of gates
+    gates = [[0, 0], [5, 5], [5, 5], [8, 8], [8, 8], [10, 10], [10, 10], [11, 11], [11, 11], [13.1, 13.1],
+             [13.1, 13.1], [14.2, 14.2], [14.2, 14.2], [16, 16], [16, 16], [17, 17]]
+    assert data_parallel_speedup(gates) == {"one": 2.0, "many": 1.0, "speedup": 2.0}
+    with pytest.raises(ValueError, match="gates"):
+        data_parallel_speedup(gates[:3])
+
+
+def test_a_data_parallel_recipe_with_device_ids_builds_on_a_cpu(monkeypatch):
+    import torch
+
+    from labkit.inputs import build
+    from labkit.recipe import module
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    net = build({**module([["Linear", 3, 2]]), "wrap": "DataParallel", "device_ids": [0, 1]})
+    assert isinstance(net, torch.nn.DataParallel) and net.device_ids == []  # no CUDA: it calls the module itself
+    assert net(torch.ones(4, 3)).shape == (4, 2)
 
 
 # --- `labkit run exercise4 --full` and its plot -----------------------------------------

@@ -109,6 +109,9 @@ def cuda_check():
 
 ANSWERS = {  # (runs_ms, the benchmark's wall time in ms on the grader's clock) from the queued work per call
     "synchronised": lambda w: ([x * 1.03 + 0.2 for x in w[1:]], sum(w) * 1.05 + 3),
+    # the injected work ran 25 % short or 40 % long of what was asked (a calibration off, a GPU throttling)
+    "synchronised_work_short": lambda w: ([x * 0.75 + 0.2 for x in w[1:]], sum(w) * 0.8 + 3),
+    "synchronised_work_long": lambda w: ([x * 1.4 + 0.2 for x in w[1:]], sum(w) * 1.45 + 3),
     "never_synchronised": lambda w: ([0.02, 0.02, 0.02], 0.5),
     "synchronised_at_the_end_only": lambda w: ([w[0] + w[1], w[2], w[3]], sum(w) + 1),
     "a_constant_after_one_final_wait": lambda w: ([50.0, 50.0, 50.0], sum(w) + 1),
@@ -121,7 +124,7 @@ def test_cuda_check_passes_only_a_synchronised_clock(answer):
     from labkit.checks import CheckFailed
 
     sub = FakeSub(ANSWERS[answer])
-    if answer == "synchronised":
+    if answer in ("synchronised", "synchronised_work_short", "synchronised_work_long"):
         cuda_check()(sub)
     else:
         with pytest.raises(CheckFailed):

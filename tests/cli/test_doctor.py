@@ -1,0 +1,90 @@
+"""`labkit doctor` end to end on a CPU: a fake nvidia-smi on PATH and a torch.cuda that sees what each test says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from fake_gpu import H100, V100, fake_cuda, fake_smi, on_path
+
+from labkit.cli.main import cli
+from labkit.lab import nvidia
+
+
+@pytest.fixture
+def doctor():
+    def run(*args: str):
+        result = CliRunner().invoke(cli, ["doctor", *args])
+        assert "Traceback" not in result.output, result.output
+        return result
+
+    return run
+
+
+def test_an_old_driver_torch_cannot_use_is_named_with_its_fix(doctor, tmp_path, monkeypatch):
+    fake_smi(tmp_path, "550.54.15", [H100, H100])
+    on_path(monkeypatch, tmp_path)
+    fake_cuda(monkeypatch, [])  # torch.cuda.is_available() is False under a driver older than its CUDA
+    out = doctor()
+    assert out.exit_code == 0
+    assert "driver       550.54.15" in out.output
+    assert "GPUs         the driver sees 2, torch sees 0" in out.output
+    assert f"0: {H100[0]} (compute capability 9.0) GPU-00000000-aaaa" in out.output
+    assert "driver 550.54.15 is too old" in out.output and "upgrade the driver to >= 580" in out.output
+    assert "--index-url https://download.pytorch.org/whl/cu126" in out.output
+    assert doctor("--strict").exit_code == 1
+
+
+def test_json_carries_the_driver_view_and_the_warnings(doctor, tmp_path, monkeypatch):
+    fake_smi(tmp_path, "550.54.15", [V100], mode="old")  # an nvidia-smi without compute_cap
+    on_path(monkeypatch, tmp_path)
+    fake_cuda(monkeypatch, [])
+    data = json.loads(doctor("--json").output)
+    assert data["driver"] == "550.54.15" and data["driver_gpus"][0]["name"] == V100[0]
+    assert data["arch_list"][0] == "sm_75" and data["gpus"] == []
+    assert any("too old" in note for note in data["warnings"])
+
+
+def test_a_v100_that_torch_sees_gets_the_no_kernel_image_warning(doctor, tmp_path, monkeypatch):
+    fake_smi(tmp_path, "580.65.06", [V100])
+    on_path(monkeypatch, tmp_path)
+    fake_cuda(monkeypatch, [V100])
+    out = doctor().output
+    assert "compute capability 7.0" in out and "no kernel image is available" in out and "whl/cu126" in out
+    assert "GPUs         the driver sees 1, torch sees 1" in out
+
+
+def test_a_healthy_gpu_machine_has_no_gpu_warning(doctor, tmp_path, monkeypatch):
+    fake_smi(tmp_path, "580.65.06", [H100, H100])
+    on_path(monkeypatch, tmp_path)
+    fake_cuda(monkeypatch, [H100, H100])
+    data = json.loads(doctor("--json").output)
+    assert len(data["gpus"]) == 2 and data["gpus"][0]["capability"] == "9.0"
+    gpu_words = ("driver", "kernel", "GPU(s)", "CUDA device", "container")
+    assert [n for n in data["warnings"] if any(w in n for w in gpu_words)] == []
+
+
+def test_a_container_without_gpus_says_how_to_pass_the_hosts(doctor, monkeypatch):
+    on_path(monkeypatch, None)  # no nvidia-smi: the toolkit mounts it only with --gpus
+    monkeypatch.setattr(nvidia, "in_container", lambda *a, **k: "docker")
+    monkeypatch.setenv("NVIDIA_VISIBLE_DEVICES", "all")  # the image's default
+    fake_cuda(monkeypatch, [])
+    out = doctor().output
+    assert "GPUs         the driver sees ?, torch sees 0" in out
+    assert "the host's GPUs, if it has any, cannot be seen from here" in out and "docker run --gpus all" in out
+
+
+def test_no_nvidia_and_no_container_is_just_a_cpu_machine(doctor, monkeypatch):
+    on_path(monkeypatch, None)
+    fake_cuda(monkeypatch, [])
+    out = doctor().output
+    assert "no CUDA device is visible" in out and "cannot be seen from here" not in out
+
+
+def test_a_broken_driver_says_nvidia_smi_cannot_reach_it(doctor, tmp_path, monkeypatch):
+    fake_smi(tmp_path, None, [], mode="broken")
+    on_path(monkeypatch, tmp_path)
+    fake_cuda(monkeypatch, [])
+    out = doctor().output
+    assert "nvidia-smi cannot talk to the NVIDIA driver (NVIDIA-SMI has failed" in out
