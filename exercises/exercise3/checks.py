@@ -251,6 +251,8 @@ def gpu_count_in_child(sub):
     for visible, want in cases:
         info = run_child(sub, COUNT_GPUS, visible)
         got = info["stdout"].strip().splitlines()[-1:] if info["stdout"] else []
+        why = ("; the child saw every GPU: pass env={**os.environ, **cuda_env(visible)} so that the mask reaches it"
+               if got == [str(len(physical))] and want != len(physical) else "")
         expect(got == [str(want)], f"run_on_gpus(['python', '-c', {COUNT_GPUS!r}], {visible!r}): the child printed "
-                                   f"{info['stdout']!r} (stderr {info['stderr']!r}); expected {want}")
+                                   f"{info['stdout']!r} (stderr {info['stderr']!r}); expected {want}{why}")
 
