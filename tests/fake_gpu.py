@@ -59,3 +59,6 @@ def fake_cuda(monkeypatch, gpus: list[tuple[str, str]], arch: str = "sm_75 sm_80
                         lambda i=0: SimpleNamespace(name=gpus[i][0], total_memory=80 << 30))
     monkeypatch.setattr(cuda, "can_device_access_peer", lambda i, j: True)
     monkeypatch.setattr(torch.version, "cuda", "13.0")
+    # cuDNN checks the devices' capability once, when it first loads: forget an earlier load, so that the fake
+    # GPUs are the ones it checks whatever ran before (the real value comes back after the test)
+    monkeypatch.setitem(torch.backends.cudnn.version.__globals__, "__cudnn_version", None)  # the real module's
