@@ -13,10 +13,10 @@ import labkit
 from labkit.cli.check import check, submit, watch
 from labkit.cli.dev import dev, pack
 from labkit.cli.doctor import doctor, welcome
+from labkit.cli.gpu import selftest
 from labkit.cli.grade import grade
 from labkit.cli.gradescope import gradescope
 from labkit.cli.lab import bench, data, run
-from labkit.cli.selftest import selftest
 from labkit.cli.workspace import hint, init_cmd, list_cmd, reset, start
 from labkit.i18n import choose, set_language
 

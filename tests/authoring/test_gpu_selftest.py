@@ -12,7 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from labkit.authoring import gpu_selftest as st
+from labkit.authoring import gpu_proof as st
 from labkit.cli.main import cli
 from labkit.course.catalog import find_exercises, load_exercise
 from labkit.grading import engine

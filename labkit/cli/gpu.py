@@ -32,7 +32,7 @@ def selftest(gpu: bool, json_path: Path | None, root: Path | None, solutions: Pa
     Example:
         labkit selftest --gpu --json gpu-selftest.json
     """
-    from labkit.authoring.gpu_selftest import SelftestError, selftest_gpu
+    from labkit.authoring.gpu_proof import SelftestError, selftest_gpu
 
     try:
         sys.exit(selftest_gpu(_root(root), solutions_root(solutions, _root(root)), json_path, click.echo,
