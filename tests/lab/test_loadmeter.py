@@ -9,21 +9,6 @@ import pytest
 from labkit.lab import loadmeter
 
 
-class FakeClock:
-    """A clock that only moves when the code under test 'works' (advance) — nothing really waits."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.log: list[str] = []
-
-    def __call__(self) -> float:
-        self.log.append("clock")
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def write_proc(root, busy_ticks: int, procs: dict[int, tuple[int, int, int]]) -> None:
     """A fake /proc: machine-wide busy ticks, and per pid (session, utime, stime)."""
     root.mkdir(exist_ok=True)
