@@ -88,7 +88,7 @@ def gate() -> dict:
     return {"$": "gate"}
 
 
-MODELS = {"small_resnet"}  # labkit's own model zoo (labkit.inputs.ZOO): inputs, never answers
+MODELS = {"small_resnet"}  # labkit's own model zoo (labkit.zoo.ZOO): inputs, never answers
 
 
 def zoo(name: str, **params: Any) -> dict:

@@ -14,7 +14,7 @@ from labkit import paths
 PACKAGE = Path(labkit.__file__).resolve().parent
 # Dependencies go one way (DESIGN.md): a module imports its own package or a lower floor, never a neighbour
 # on its own floor or anything above. Nothing imports cli.
-FLOORS = {"paths": 0, "files": 0, "text": 0, "__init__": 0, "recipe": 0, "checks": 1, "i18n": 1, "inputs": 1,
+FLOORS = {"paths": 0, "files": 0, "text": 0, "__init__": 0, "recipe": 0, "zoo": 0, "checks": 1, "i18n": 1, "inputs": 1,
           "course": 2, "sandbox": 2, "lab": 2, "grading": 3, "classroom": 4, "authoring": 4, "cli": 5, "__main__": 6}
 STRING_NAME = re.compile(r"\blabkit(?:\.[a-z_]+)+(?!\w)")
 FILE_NAMES = {"labkit.toml", "labkit.po"}  # a workspace marker and the translations, not modules
