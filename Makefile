@@ -8,7 +8,7 @@ DEMO ?= demo-workspace
 PIP_EDITABLE ?= -e
 EXTRAS ?= dev,vision
 
-.PHONY: install demo test lint clean image image-test bench bench-quick gpu-check
+.PHONY: install demo test lint clean image image-test bench bench-quick gpu-check dist
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ lint: install
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache build dist
+
+# The sdist and the wheel (exercises inside, never the solutions) in $(DIST)/, with hatchling from the dev extra.
+DIST ?= dist
+dist: install
+	rm -rf $(DIST)/labkit-*
+	$(VENV)/bin/hatchling build -t sdist -t wheel -d $(DIST)
+	@ls -1 $(DIST)/labkit-*
 
 # The course image (docker/Dockerfile), both targets, with podman (or docker): docs/docker.md.
 image:

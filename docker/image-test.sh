@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the course image (docker/Dockerfile) and prove it.
 #   docker/image-test.sh build   both targets: $IMAGE:student (also $IMAGE:latest) and $IMAGE:grader   (make image)
-#   docker/image-test.sh test    build, then: no solutions in the student image, non-root, welcome, doctor and
-#                                check of a demo workspace inside it, and a class (fork bomb and memory bomb
+#   docker/image-test.sh test    build, then: no solutions in the student image, non-root, welcome, doctor, the
+#                                statement started into a mounted workspace, and check of a demo workspace inside it, and a class (fork bomb and memory bomb
 #                                included) graded with --sandbox container in the grader image, the hostile
 #                                corpus in containers, and the Gradescope path in the grader image   (make image-test)
 # Environment (all optional):
@@ -173,7 +173,7 @@ test_user() {
 }
 
 test_student_commands() {
-  say "welcome (the default command), doctor, and check of a demo workspace inside $STUDENT"
+  say "welcome (the default command), doctor, the statement in a mounted workspace, and check --all inside $STUDENT"
   local out ws t
   out=$(run --shm-size=2g "$STUDENT") || die "the default command (welcome) failed: $out"
   grep -q exercise1 <<<"$out" || die "welcome does not list the exercises: $out"
@@ -183,6 +183,21 @@ test_student_commands() {
   ws=$(mktemp -d "$STATE/ws.XXXXXX")
   chmod 0777 "$ws"   # the image's user (uid 1000) writes there
   run -v "$ws:/work" "$STUDENT" init /work >/dev/null || die "labkit init /work failed"
+  # the statement reaches the student where the host's editor can open it: the mounted workspace, not the image
+  out=$(run -v "$ws:/work" "$STUDENT" start exercise1) || die "labkit start exercise1 failed: $out"
+  grep -q "exercise1.md" <<<"$out" || die "start does not say where the statement is: $out"
+  for pair in "exercise1.md:README.md" "exercise1.zh-CN.md:README.zh-CN.md"; do
+    [ -f "$ws/${pair%%:*}" ] || die "the statement ${pair%%:*} is not in the mounted workspace"
+    cmp -s "$ws/${pair%%:*}" "exercises/exercise1/${pair##*:}" \
+      || die "$ws/${pair%%:*} is not exercise1's ${pair##*:}"
+  done
+  local shown zh
+  shown=$(run -v "$ws:/work" "$STUDENT" show exercise1) || die "labkit show exercise1 failed: $shown"
+  zh=$(run -e LABKIT_LANG=zh_CN -v "$ws:/work" "$STUDENT" show exercise1) || die "labkit show (zh_CN) failed: $zh"
+  # $(...) drops trailing newlines, as `show` does: compare the texts without them
+  [ "$shown" = "$(cat exercises/exercise1/README.md)" ] || die "labkit show exercise1 does not print the statement"
+  [ "$zh" = "$(cat exercises/exercise1/README.zh-CN.md)" ] || die "labkit show exercise1 is not Chinese under LABKIT_LANG=zh_CN"
+  say "the statement reached the mounted workspace (exercise1.md, exercise1.zh-CN.md) and labkit show prints it"
   cp solutions/exercise*.py "$ws/"   # from the host: the image has none
   chmod a+r "$ws"/*.py
   t=$(date +%s)

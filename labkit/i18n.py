@@ -14,10 +14,10 @@ import gettext
 import io
 import os
 import struct
-import unicodedata
 from pathlib import Path
 
 from labkit.paths import locale_dir
+from labkit.text import width  # noqa: F401  (its home is labkit.text; pad and clip, and callers, use it from here)
 
 LANGUAGES = ("en", "zh_CN")
 CATALOG = locale_dir() / "zh_CN" / "LC_MESSAGES" / "labkit.po"
@@ -94,11 +94,6 @@ def compile_po(path: Path) -> bytes:
     header = struct.pack("Iiiiiii", 0x950412DE, 0, len(keys), 7 * 4, 7 * 4 + 8 * len(keys), 0, 0)
     table = b"".join(struct.pack("ii", n, o) for n, o in offsets + soffsets)
     return header + table + ids + strs
-
-
-def width(text: str) -> int:
-    """Columns `text` takes in a terminal: wide (CJK) characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def pad(text: str, columns: int) -> str:

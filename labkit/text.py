@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import unicodedata
+from pathlib import Path
 
 # Control (C0, DEL, C1), format (bidi overrides and isolates, zero-width, BOM), lone surrogates and the
 # line/paragraph separators: a terminal obeys or hides them, so they are shown as escapes instead.
@@ -77,3 +79,43 @@ def json_text(data: object, indent: int | None = 2) -> str:
     except UnicodeEncodeError:  # writing it would raise and lose the student's result: \udc80 escapes round-trip
         return json.dumps(data, indent=indent)
     return text
+
+
+def width(text: str) -> int:
+    """Columns `text` takes in a terminal: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def terminal_columns() -> int:
+    """The terminal's width in columns ($COLUMNS first, as shutil reads it); 80 when it cannot be told."""
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def wrapped(lines: list[str], indent: str, columns: int) -> list[str]:
+    """Each line after `indent`, broken (at a space where there is one) to fit `columns - 1` terminal columns."""
+    room = max(20, columns - 1 - width(indent))
+    out = []
+    for line in lines:
+        first = True
+        while width(line) > room - (0 if first else 2):
+            limit, used, cut = room - (0 if first else 2), 0, 0
+            for i, char in enumerate(line):
+                used += width(char)
+                if used > limit:
+                    break
+                cut = i + 1
+            space = line.rfind(" ", 0, cut + 1)
+            cut = space if space > limit // 2 else cut  # a word stays whole unless it is most of the line
+            out.append(indent + ("" if first else "  ") + line[:cut].rstrip())
+            line, first = line[cut:].lstrip(" "), False
+        out.append((indent + ("" if first else "  ") + line).rstrip())
+    return out
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as a student reads it: relative to the current folder when it lies below it."""
+    path = Path(path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -40,3 +42,22 @@ def make_loader(dataset: Dataset, batch_size: int, device: str | torch.device) -
     """A shuffling DataLoader whose batches are pinned when they are headed for a CUDA device."""
     pin = torch.device(device).type == "cuda"  # page-locked host memory only speeds up host -> GPU copies
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, pin_memory=pin)
+
+
+def build_on(device: str | torch.device, builder: Callable[[], Any]) -> Any:
+    """builder()'s result, every tensor it creates without naming a device made on `device`; the caller's defaults
+    are unchanged afterwards."""
+    device = torch.device(device)
+    # On CUDA the current GPU is what "cuda" and .cuda() mean inside builder(); elsewhere there is none to set.
+    gpu = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+    with gpu, device:  # a torch.device as a context: factory functions (torch.zeros, nn.Linear) default to it
+        return builder()
+
+
+def sum_on(tensors: list[torch.Tensor], device: str | torch.device) -> torch.Tensor:
+    """The elementwise sum of `tensors` (one shape, any devices) as a new tensor on `device`."""
+    device = torch.device(device)
+    total = torch.zeros(tensors[0].shape, dtype=tensors[0].dtype, device=device)  # new: never a caller's tensor
+    for t in tensors:
+        total += t.to(device)  # no operation mixes devices (copy_ aside): bring each operand to `device` first
+    return total

@@ -50,6 +50,13 @@ def resnet18(num_classes: int = 10, in_channels: int = 1, base_channels: int = 6
     )
 
 
+def init_weights(m: nn.Module) -> None:
+    """d2l's initialisation, for net.apply(init_weights): the weight of every nn.Linear and nn.Conv2d drawn from
+    N(0, 0.01^2); biases and BatchNorm keep what they have."""
+    if type(m) in (nn.Linear, nn.Conv2d):
+        nn.init.normal_(m.weight, std=0.01)  # std by keyword: normal_'s second positional argument is the mean
+
+
 def scaled_lr(base_lr: float, base_batch: int, batch: int) -> float:
     """The linear scaling rule: a batch k times larger takes a learning rate k times larger."""
     return base_lr * batch / base_batch

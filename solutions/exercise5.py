@@ -8,10 +8,10 @@ import torch
 from torch import Tensor, nn
 
 
-def split_batch(X: Tensor, y: Tensor, devices) -> tuple[list[Tensor], list[Tensor]]:
-    """Split X and y along dim 0 like DataParallel's scatter and put shard i on devices[i]."""
-    xs = X.chunk(len(devices))  # chunk semantics: 10 on 3 -> 4, 4, 2; fewer samples -> fewer shards
-    ys = y.chunk(len(devices))
+def split_batch(X: Tensor, y: Tensor, devices, dim: int = 0) -> tuple[list[Tensor], list[Tensor]]:
+    """Split X and y along `dim` (the batch dimension) like DataParallel's scatter and put shard i on devices[i]."""
+    xs = X.chunk(len(devices), dim)  # chunk semantics: 10 on 3 -> 4, 4, 2; fewer samples -> fewer shards
+    ys = y.chunk(len(devices), dim)  # dim=1: time-major batches (seq_len, batch, ...), as DataParallel(dim=1) splits
     return [x.to(devices[i]) for i, x in enumerate(xs)], [t.to(devices[i]) for i, t in enumerate(ys)]
 
 

@@ -79,3 +79,20 @@ def test_import_path_and_sha256(tmp_path):
     assert files.sha256_of(path) == hashlib.sha256(b"VALUE = 41 + 1\n").hexdigest()
     with pytest.raises(ImportError):
         files.import_path(tmp_path / "data.txt", "labkit_test_txt")
+
+
+def test_the_students_started_file_and_workspace_follow_the_umask(tmp_path):
+    """Through the CLI, as a student meets it: `labkit init` and `labkit start` under umask 027 give 0640 files."""
+    import subprocess
+    import sys
+
+    def labkit(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "labkit", *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120, preexec_fn=lambda: os.umask(0o027))
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    labkit("init", "ws")
+    labkit("start", "exercise1", "-w", "ws")
+    started = tmp_path / "ws" / "exercise1.py"
+    assert started.is_file() and mode_of(started) == 0o640  # not mkstemp's 0600: the student's own editor reads it
+    assert mode_of(tmp_path / "ws" / "labkit.toml") == 0o640

@@ -75,7 +75,7 @@ def test_locale_and_env_choose_chinese_and_json_keys_stay_english(tmp_path):
     env = {"LABKIT_EXERCISES": str(TOY), "LANG": "zh_CN.UTF-8"}
     result = CliRunner().invoke(cli, ["check", "99", "--file", str(tmp_path / "exercise99.py"), "--json",
                                       "--sandbox", "none"], env=env)
-    data = json.loads(result.output)
+    (data,) = json.loads(result.output)  # --json is always a list, one report per exercise
     assert {"score", "max_score", "results"} <= set(data)
     assert {r["status"] for r in data["results"]} <= {"error", "skipped"}  # statuses are keys: never translated
     assert any("尚未实现" in r["message"] for r in data["results"])  # the words people read are
@@ -124,5 +124,8 @@ def test_a_real_starter_in_chinese_shows_chinese_titles_and_hints(tmp_path):
     (tmp_path / "exercise1.py").write_text(ex.starter.read_text())
     args = ["--lang", "zh_CN", "check", "1", "--file", str(tmp_path / "exercise1.py"), "--sandbox", "none"]
     out = CliRunner().invoke(cli, args).output
-    assert ex.title_zh in out and "提示：" in out
+    assert ex.title_zh in out and "卡住了？`labkit hint exercise1`" in out and "提示：" not in out  # hints wait
     assert ex.title not in out and "falls back to the CPU" not in out  # English titles stay behind
+    (tmp_path / "course.toml").write_text('feedback = "hint"\n')  # a course that shows each check's hint
+    out = CliRunner().invoke(cli, args, env={"LABKIT_COURSE": str(tmp_path / "course.toml")}).output
+    assert "提示：" in out and "falls back to the CPU" not in out

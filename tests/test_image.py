@@ -203,3 +203,16 @@ def test_every_ignored_rule_is_justified():
             for one in rule.split(","):
                 above = " ".join(lines[max(0, i - 4):i])
                 assert f"{one}:" in above, f"line {i + 1}: ignoring {one} needs a comment `{one}: why` above it"
+
+
+def test_the_image_test_proves_the_statement_reaches_the_mounted_workspace():
+    script = ROOT / "docker" / "image-test.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)  # the image test itself runs only in `make image-test`
+    text = script.read_text()
+    body = text[text.index("test_student_commands() {"):]
+    body = body[:body.index("\n}\n")]
+    start = body.index('"$STUDENT" start exercise1')
+    assert start < body.index('cp solutions/exercise*.py "$ws/"')  # the starter, before the solutions replace it
+    for proof in ('"$ws/${pair%%:*}"', '"exercise1.md:README.md"', '"exercise1.zh-CN.md:README.zh-CN.md"',
+                  '"$STUDENT" show exercise1', "LABKIT_LANG=zh_CN"):
+        assert proof in body, proof

@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-import collections
 import random
 
 import torch
 
-from labkit.checks import check, expect, expect_equal, fail
+from labkit.checks import StudentError, check, expect, expect_equal, fail
 from labkit.inputs import build
-from labkit.recipe import Program, dataset, module, ref
+from labkit.lab.trees import TENSOR, compare_trees, describe, make_tree, moved, path_text, tensors_of
+from labkit.recipe import Program, dataset, factory, module, on, ref, tup
 
-TENSOR = torch.Tensor
 CPU = torch.device("cpu")
-Batch = collections.namedtuple("Batch", ["inputs", "targets", "info"])
-
-
-# --- inputs: built here, sent to the child as data or as recipes ----------------------
-
-def make_tree(seed: int | None) -> dict:
-    """A nested batch: the fixed one for None, else a random one drawn from `seed`."""
-    g = torch.Generator().manual_seed(seed or 0)
-    if seed is None:
-        return {"batch": Batch(torch.randn(30, 5, generator=g), torch.randint(0, 2, (30,), generator=g), "epoch 1"),
-                "extras": [torch.zeros(3, dtype=torch.int64), 7, None, (torch.ones(2, 2), "tag", 0.5)], "step": 12}
-    rng = random.Random(seed)
-
-    def leaf() -> object:
-        kind = rng.choice(["tensor", "tensor", "int", "str", "none", "float"])
-        if kind == "tensor":
-            shape = [rng.randint(1, 4) for _ in range(rng.randint(0, 3))]
-            return torch.randn(shape, generator=g).to(rng.choice([torch.float32, torch.float64, torch.int64]))
-        return {"int": rng.randint(-9, 99), "str": f"s{rng.randint(0, 99)}", "none": None, "float": rng.random()}[kind]
-
-    def node(depth: int) -> object:
-        if depth >= 3 or rng.random() < 0.3:
-            return leaf()
-        items = [node(depth + 1) for _ in range(3)]
-        kind = rng.choice(["dict", "list", "tuple", "batch"])
-        if kind == "dict":
-            return {f"k{i}": v for i, v in enumerate(items)}
-        return {"list": list, "tuple": tuple, "batch": lambda vs: Batch(*vs)}[kind](items)
-
-    return {"x": torch.randn(rng.randint(1, 8), 5, generator=g), "rest": node(1), "more": [node(2), node(2)]}
 
 
 def model_recipe(seed: int | None) -> dict:
@@ -56,58 +25,6 @@ def model_recipe(seed: int | None) -> dict:
                                                    ["1", "seen", torch.zeros(1), False]])
 
 
-def walk(obj: object, path: str = "obj") -> list[tuple[str, object]]:
-    """Every node of a nested structure with its path, parents first."""
-    rows, kids = [(path, obj)], []
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        kids = [(f"{path}.{f}", v) for f, v in zip(obj._fields, tuple.__iter__(obj), strict=False)]
-    elif isinstance(obj, dict):
-        kids = [(f"{path}[{k!r}]", v) for k, v in dict.items(obj)]
-    elif isinstance(obj, (list, tuple)):
-        kids = [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
-    for p, v in kids:
-        rows += walk(v, p)
-    return rows
-
-
-def tensors_of(obj: object) -> list[torch.Tensor]:
-    return [v for _, v in walk(obj) if isinstance(v, TENSOR)]
-
-
-def detail(v: object) -> object:
-    if isinstance(v, TENSOR):
-        return [str(v.device), list(v.shape), str(v.dtype)]
-    return len(v) if isinstance(v, (dict, list, tuple)) else repr(v)[:80]
-
-
-def describe(obj: object) -> list[list]:
-    """[path, type name, detail] per node: what is compared between the grader's and the student's trees."""
-    return [[path, type(v).__name__, detail(v)] for path, v in walk(obj)]
-
-
-def compare_trees(got: list, want: list) -> None:
-    """Fail with a message naming the first node where the student's tree differs from the expected one."""
-    for g, w in zip(got, want, strict=False):
-        path, kind = w[0], w[1]
-        if g[0] != path or g[1] != kind:
-            if kind == "Batch" and g[1] == "tuple":
-                fail(f"{path} is a namedtuple Batch but came back as a plain tuple: rebuild it with type(obj)(*items)")
-            fail(f"{path} should come back as a {kind} (the type it was given), got {g[1]} at {g[0]}: "
-                 "keep every container's type")
-        if kind == "Tensor" and g[2][0] != w[2][0]:
-            fail(f"{path} is on {g[2][0]}, expected {w[2][0]}: tensor.to(device) returns a moved COPY and leaves "
-                 "the tensor where it was; use the returned tensor (t = t.to(device))")
-        if g[2] != w[2]:
-            what = "tensors keep their shape and dtype" if kind == "Tensor" else "non-tensor leaves come back untouched"
-            fail(f"{path}: {what}; expected {w[2]}, got {g[2]}")
-    expect(len(got) == len(want), f"the result has {len(got)} nodes, expected {len(want)}: keep every item")
-
-
-def moved(rows: list[list], device: str) -> list[list]:
-    """The grader's expectation: the same tree with every tensor on `device`."""
-    return [[p, k, [device, *d[1:]] if k == "Tensor" else d] for p, k, d in rows]
-
-
 def to_device_run(sub, seed: int | None, device: object) -> tuple[dict, dict]:
     """to_device(tree, device) in the child: (what it returned, the call's record: the caller's tree after it)."""
     got = sub.run(Program().call("to_device", make_tree(seed), device, save="out", keep_args=True).report("out"))
@@ -119,10 +36,6 @@ def loader_run(sub, length: int, batch_size: int, device: object, batches: bool)
     prog = Program().let("ds", dataset("indexed", length=length)).call("make_loader", ref("ds"), batch_size, device,
                                                                        save="loader")
     return sub.run(prog.report("loader", "batches" if batches else "loader"))["values"]["loader"]
-
-
-def path_text(path: list) -> str:
-    return "obj" + "".join(f"[{p!r}]" for p in path)
 
 
 # --- checks (run in the grader) --------------------------------------------------------
@@ -268,3 +181,120 @@ def gpu_copies(sub):
     expect_equal(got["net"]["devices"], ["cuda:0"], "the devices of the placed model's parameters and buffers")
     pinned = [p for _b, p in got["loader"]["batches"]]
     expect(pinned and all(p is True for p in pinned), "the batches of make_loader(..., 'cuda:0') are not pinned")
+
+
+# --- the default device as a context, and operations that mix devices -------------------
+
+def built_on(sub, device: object, builder: dict, after: dict) -> dict:
+    """build_on(device, builder) in the child: what builder() made, and `after`, built by the caller once it returned.
+    A builder that returns a tuple (a model and a dataset) is what `.to(device)` on the result cannot move."""
+    prog = Program().call("build_on", device, builder, save="out").let("after", after).report("after", "module_shapes")
+    prog.let("net", ref("out", 0, missing=None)).let("rows", ref("out", 1, "rows", missing=None))
+    try:
+        return sub.run(prog.report("net", "module_shapes").report("rows", "devices"))["values"]
+    except StudentError as err:
+        if err.is_a("AttributeError") and "'to'" in err.message:
+            fail(f"build_on({device!r}, builder) raised {err}: it moved builder()'s result afterwards, but a builder "
+                 "may return anything (here a model and a dataset in a tuple); make its tensors on the device as "
+                 "they are created: with torch.device(device): return builder()")
+        raise
+
+
+@check(points=2, title="build_on makes every tensor the builder creates on the device, then restores the default",
+       hint="with torch.device(device): return builder() — a torch.device is a context manager; "
+       "torch.set_default_device would stay set after the call",
+       title_zh="build_on 让构建函数创建的每个张量都位于该设备上，之后恢复默认设备",
+       hint_zh="with torch.device(device): return builder() —— torch.device 本身就是上下文管理器；"
+       "torch.set_default_device 在调用结束后仍然有效")
+def builds_on_meta(sub):
+    for device in ("meta", torch.device("meta")):
+        seed, length = sub.rng.randrange(1 << 30), sub.rng.randint(3, 40)  # BatchNorm's buffers: its constructor's
+        builder = factory(tup(module(model_recipe(seed)["layers"], seed=seed), dataset("indexed", length=length)))
+        got = built_on(sub, device, builder, module([["Linear", 2, 3]], seed=seed))
+        call = f"build_on({device!r}, builder)"
+        expect(isinstance(got["net"], dict) and got["net"].get("report") == "module" and got["rows"] is not None,
+               f"{call} should return what builder() returned (a model and a dataset), got {got['net']}")
+        where = sorted({t["device"] for kind in ("params", "buffers") for _n, t, *_ in got["net"][kind]})
+        expect(where == ["meta"], f"{call}: the model builder() made has tensors on {where}, expected only meta: "
+               "create them on the device while builder() runs (with torch.device(device): ...)")
+        rows = sorted({d for _p, d in got["rows"]})
+        expect(rows == ["meta"], f"{call}: the dataset builder() made holds its rows on {rows}, expected meta: every "
+               "factory call inside builder() (torch.zeros, torch.arange) should default to the device")
+        leaked = got["after"]["devices"]
+        expect(leaked == ["cpu"], f"after {call} returned, a layer the caller built has its tensors on {leaked}: "
+               "the default device leaked out of build_on (torch.set_default_device stays set); a with block "
+               "restores it when the block ends")
+
+
+def summed(sub, tensors: list, device: object) -> tuple[object, dict, str]:
+    """sum_on(tensors, device) in the child: its answer (value and devices) and the call's record."""
+    prog = Program().call("sum_on", tensors, device, save="out", keep_args=True)
+    call = f"sum_on([{', '.join(t['device'] if isinstance(t, dict) else 'cpu' for t in tensors)}], {device!r})"
+    try:
+        got = sub.run(prog.report("out").report("out", "devices", key="where"))
+    except StudentError as err:
+        if err.is_a("RuntimeError") and "device" in err.message:
+            fail(f"{call} raised {err}: no operation mixes tensors on two devices (copy_ and .to aside); move each "
+                 "tensor to `device` before adding it")
+        raise
+    return got["values"], got["steps"][0], call
+
+
+@check(points=2, title="sum_on moves each operand to the device before adding, and changes no caller's tensor",
+       hint="total = torch.zeros(shape, dtype=..., device=device); then total += t.to(device) for each t",
+       title_zh="sum_on 在相加之前把每个操作数移到该设备上，并且不改动调用方的任何张量",
+       hint_zh="total = torch.zeros(shape, dtype=..., device=device)；然后对每个 t 执行 total += t.to(device)")
+def sums_across_devices(sub):
+    g, shape = sub.generator(), (sub.rng.randint(1, 5), sub.rng.randint(1, 5))
+    tensors = [torch.randn(shape, generator=g) for _ in range(sub.rng.randint(2, 4))]
+    got, record, call = summed(sub, tensors, "cpu")
+    changed = [i for i, (t, was) in enumerate(zip(record["args_after"][0], tensors, strict=True))
+               if not torch.equal(t, was)]
+    expect(not changed, f"{call} changed the caller's tensors[{changed[0] if changed else 0}]: t.to(device) returns "
+           "t itself when it is already on the device, so adding into it changes the caller's tensor; start from a "
+           "new tensor (torch.zeros(..., device=device))")
+    expect(isinstance(got["out"], torch.Tensor) and not record["aliased"], f"{call} should return a new tensor")
+    expect(torch.allclose(got["out"], sum(tensors), atol=1e-6), f"{call}: the sum differs from the grader's")
+    for mixed, device in (([tensors[0], on(tensors[1], "meta")], "meta"),
+                          ([on(tensors[0], "meta"), tensors[1], tensors[-1]], torch.device("meta"))):
+        got, _record, call = summed(sub, mixed, device)
+        expect(isinstance(got["out"], torch.Tensor) and tuple(got["out"].shape) == shape
+               and got["where"] == [[[], "meta"]],
+               f"{call} should be one tensor of shape {shape} on meta, got {got['where']}")
+
+
+@check(points=2, title="inside build_on('cuda:1', ...), 'cuda' means cuda:1; afterwards cuda:0 again", needs_gpus=2,
+       hint="for a CUDA device also enter torch.cuda.device(device): it sets the current GPU, which 'cuda' and "
+       ".cuda() mean; torch.device(device) as a context only sets the default of factory functions",
+       title_zh="在 build_on('cuda:1', ...) 内部，'cuda' 指 cuda:1；结束后又是 cuda:0",
+       hint_zh="对 CUDA 设备还要进入 torch.cuda.device(device)：它设置当前 GPU，也就是 'cuda' 和 .cuda() 所指的 GPU；"
+       "把 torch.device(device) 当作上下文只会设置工厂函数的默认设备")
+def gpu_builds_on_current_device(sub):
+    x, y = torch.randn(3, generator=sub.generator()), torch.randn(2, generator=sub.generator())
+    builder = factory(tup(module(model_recipe(None)["layers"]), on(x, "cuda")))
+    prog = Program().call("build_on", "cuda:1", builder, save="out").let("after", on(y, "cuda"))
+    prog.let("net", ref("out", 0, missing=None)).let("bare", ref("out", 1, missing=None))
+    got = sub.run(prog.report("net", "module_shapes").report("bare", "devices").report("after", "devices"))["values"]
+    expect(isinstance(got["net"], dict) and got["net"].get("devices") == ["cuda:1"],
+           f"the model built inside build_on('cuda:1', ...) is on {got['net'].get('devices')}, expected cuda:1")
+    bare = sorted({d for _p, d in got["bare"] or []})
+    expect(bare == ["cuda:1"], f"inside build_on('cuda:1', ...) a tensor moved to 'cuda' landed on {bare}: 'cuda' "
+           "without an index is the current GPU; enter torch.cuda.device(device) too")
+    after = sorted({d for _p, d in got["after"]})
+    expect(after == ["cuda:0"], f"after build_on('cuda:1', ...) returned, 'cuda' means {after}, expected cuda:0: "
+           "leave the current GPU as it was (torch.cuda.device as a context; torch.cuda.set_device stays set)")
+
+
+@check(points=1, title="sum_on adds tensors from the CPU and other GPUs on cuda:0", needs_gpus=1,
+       hint="t.to(device) for every operand before adding (or copy_ into a tensor on the device): CUDA refuses to "
+       "add a CPU tensor or another GPU's tensor to one on cuda:0",
+       title_zh="sum_on 在 cuda:0 上把来自 CPU 和其他 GPU 的张量相加",
+       hint_zh="相加之前对每个操作数执行 t.to(device)（或者用 copy_ 拷贝到该设备上的张量中）："
+       "CUDA 拒绝把 CPU 上或另一块 GPU 上的张量加到 cuda:0 上的张量")
+def gpu_sums_across(sub):
+    where = ["cuda:0", "cpu", "cuda:0", "cuda:1"][:4 if sub.gpus >= 2 else 3]
+    tensors = [torch.randn(4, 3, generator=sub.generator().manual_seed(i)) for i in range(len(where))]
+    got, _record, call = summed(sub, [t if d == "cpu" else on(t, d) for t, d in zip(tensors, where, strict=True)],
+                                "cuda:0")
+    expect(got["where"] == [[[], "cuda:0"]], f"{call} should be one tensor on cuda:0, got {got['where']}")
+    expect(torch.allclose(got["out"], sum(tensors), atol=1e-5), f"{call}: the sum differs from the grader's")

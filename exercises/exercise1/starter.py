@@ -1,11 +1,12 @@
 """exercise1 — put tensors and models where the work happens.
 
-Fill in the four functions below, then run `labkit check exercise1`.
+Fill in the six functions below, then run `labkit check exercise1`.
 Keep the names and signatures: the checks call them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -35,3 +36,18 @@ def make_loader(dataset: Dataset, batch_size: int, device: str | torch.device) -
     """A shuffling DataLoader whose batches are pinned when they are headed for a CUDA device."""
     # TODO: shuffle every epoch; pin_memory only when `device` is a CUDA device.
     raise NotImplementedError("exercise1: make_loader")
+
+
+def build_on(device: str | torch.device, builder: Callable[[], Any]) -> Any:
+    """builder()'s result, every tensor it creates without naming a device made on `device`; the caller's defaults
+    are unchanged afterwards."""
+    # TODO: a torch.device is a context manager (with torch.device(device): ...); for a CUDA device also enter
+    #       torch.cuda.device(device), so that "cuda" inside builder() means that GPU.
+    raise NotImplementedError("exercise1: build_on")
+
+
+def sum_on(tensors: list[torch.Tensor], device: str | torch.device) -> torch.Tensor:
+    """The elementwise sum of `tensors` (one shape, any devices) as a new tensor on `device`."""
+    # TODO: no operation mixes tensors on two devices (copy_ aside): move each one to `device` before adding;
+    #       start from a new tensor, never from one of the caller's.
+    raise NotImplementedError("exercise1: sum_on")

@@ -1,6 +1,6 @@
 """exercise4 — ResNet-18 on one device and on two.
 
-Fill in the four functions below, then run `labkit check exercise4`.
+Fill in the five functions below, then run `labkit check exercise4`.
 Keep the names and signatures: the checks call them. On a GPU machine,
 `labkit run exercise4 --full` runs the course's real experiment with your code.
 """
@@ -21,6 +21,14 @@ def resnet18(num_classes: int = 10, in_channels: int = 1, base_channels: int = 6
     #       the first block of stages 2-4 has stride 2 and a 1x1 conv on its shortcut; then global average
     #       pooling, flatten, and one Linear layer. 11,175,818 parameters at the defaults.
     raise NotImplementedError("exercise4: resnet18")
+
+
+def init_weights(m: nn.Module) -> None:
+    """d2l's initialisation, for net.apply(init_weights): the weight of every nn.Linear and nn.Conv2d drawn from
+    N(0, 0.01^2); biases and BatchNorm keep what they have."""
+    # TODO: net.apply calls this on every module (ReLU and the network itself included): act only on nn.Linear and
+    #       nn.Conv2d; torch.nn.init.normal_(tensor, mean=0.0, std=1.0) changes a tensor in place.
+    raise NotImplementedError("exercise4: init_weights")
 
 
 def scaled_lr(base_lr: float, base_batch: int, batch: int) -> float:

@@ -13,9 +13,9 @@ import torch  # noqa: F401
 from torch import Tensor, nn
 
 
-def split_batch(X: Tensor, y: Tensor, devices) -> tuple[list[Tensor], list[Tensor]]:
-    """Split X and y along dim 0 like DataParallel's scatter and put shard i on devices[i]."""
-    # TODO: tensor.chunk semantics (10 on 3 devices -> 4, 4, 2); X and y shards must line up.
+def split_batch(X: Tensor, y: Tensor, devices, dim: int = 0) -> tuple[list[Tensor], list[Tensor]]:
+    """Split X and y along `dim` (the batch dimension) like DataParallel's scatter and put shard i on devices[i]."""
+    # TODO: tensor.chunk semantics (10 on 3 devices -> 4, 4, 2) along dim; X and y shards must line up.
     raise NotImplementedError("exercise5: split_batch")
 
 

@@ -29,6 +29,9 @@ from labkit.paths import IMPORT_ROOT
 MUTANTS = {
     "exercise1.picks_cuda": (r'torch\.device\("cuda", 0\)', 'torch.device("cuda")', "cuda without an index"),
     "exercise1.gpu_copies": (r"\bpin_memory=\w+", "pin_memory=False", "batches not pinned"),
+    "exercise1.gpu_builds_on_current_device": (r"\btorch\.cuda\.device\(device\) if", "contextlib.nullcontext() if",
+                                               "the current GPU never set"),
+    "exercise1.gpu_sums_across": (r"\+= t\.to\(device\)", "+= t", "operands not moved"),
     "exercise2.wrap_splits": (r"\bnn\.DataParallel\(", "(lambda m, device_ids=None: m)(", "never wrapped"),
     "exercise3.gpu_count_in_child": (r",\s*\*\*cuda_env\(visible\)", "", "the child inherits the parent's mask"),
     "exercise4.gpu_epoch_times_synchronised": (r"\btorch\.cuda\.synchronize\(", "(lambda *_: None)(", "no sync"),

@@ -15,7 +15,7 @@ from labkit.files import write_atomic, zip_entry
 from labkit.paths import IMPORT_ROOT
 
 STUDENT_PARTS = ("exercise.toml", "README.md", "starter.py", "checks.py")  # visible checks are public anyway
-SOURCE_FILES = ("pyproject.toml", "constraints.txt", "README.md")  # the grader pack is a checkout: it can build
+SOURCE_FILES = ("pyproject.toml", "constraints.txt", "README.md", "LICENSE")  # a checkout: it can build
 SKIPPED = {"__pycache__", ".pytest_cache"}
 GRADER_README = """\
 # Grader pack{title}

@@ -1,4 +1,5 @@
-"""`labkit dev new`: a new exercise's five files, from templates that pass `labkit dev check` as written."""
+"""`labkit dev new`: a new exercise's five files, from templates that pass `labkit dev check` as written, and its
+place in course.toml (where course.toml lists the exercises, an exercise it does not list is unknown to students)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import tomllib
 from pathlib import Path
 
 from labkit.course.catalog import CatalogError
+from labkit.files import write_atomic
+from labkit.paths import PACKAGE, source_root
 
 ID = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -98,8 +101,31 @@ def scales(sub):
 '''
 
 
+def site_dirs() -> list[Path]:
+    """Where pip installs packages for this Python (a wheel's labkit and its exercises live there)."""
+    import site
+    import sysconfig
+
+    found = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}
+    if site.ENABLE_USER_SITE:
+        found.add(site.getusersitepackages())
+    return sorted(Path(p).resolve() for p in found if p)
+
+
+def installed_home(path: Path) -> Path | None:
+    """The installed package folder (or site-packages) that `path` lies in, or None for a course of one's own."""
+    path = Path(path).resolve()
+    homes = [*site_dirs(), *([] if source_root() else [PACKAGE])]  # a checkout's own package folder is a source
+    return next((home for home in homes if path == home or home in path.parents), None)
+
+
 def scaffold(exercise_id: str, title: str, root: Path, solutions: Path) -> list[Path]:
     """Write ROOT/ID/{exercise.toml, README.md, starter.py, checks.py} and SOLUTIONS/ID.py; the files written."""
+    home = installed_home(root) or installed_home(solutions)
+    if home is not None:
+        raise CatalogError(f"{root} is inside the installed labkit ({home}): an upgrade would lose the exercise and "
+                           "every student would get it. Write it into a course of your own: "
+                           "labkit dev new ID --title ... --root my-course/exercises (course.toml beside it)")
     if not ID.fullmatch(exercise_id):
         raise CatalogError(f"{exercise_id!r} is not a valid exercise id: lower-case letters, digits and _, "
                            "starting with a letter (e.g. exercise9)")
@@ -126,3 +152,34 @@ def order_of(folder: Path) -> int:
         return int(tomllib.loads((folder / "exercise.toml").read_text(encoding="utf-8")).get("order", 0))
     except (OSError, ValueError, tomllib.TOMLDecodeError):
         return 0
+
+
+def add_to_course(course: Path | None, exercise_id: str) -> str:
+    """Append the exercise to course.toml's `exercises` list when it has one; what was done, or what to add."""
+    if course is None:
+        return ""  # no course.toml: the course is every exercise, the new one included
+    path = Path(course)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return f"{path} cannot be read ({exc}): add \"{exercise_id}\" to its exercises list yourself"
+    listed = data.get("exercises")
+    if not isinstance(listed, list) or exercise_id in listed:
+        return ""  # every exercise is in the course, or this one already is
+    ask = (f"{path} lists the course's exercises: add \"{exercise_id}\" to `exercises = [...]`, or "
+           f"`labkit check {exercise_id}` will call it unknown")
+    m = re.search(r"(?ms)^exercises\s*=\s*\[(?P<items>.*?)(?P<tail>\s*)\]", text)
+    if m is None:
+        return ask
+    items = m["items"].rstrip()
+    joined = f'{items} "{exercise_id}"' if not items or items.endswith((",", "[")) else f'{items}, "{exercise_id}"'
+    edited = text[: m.start("items")] + joined + text[m.end("items"):]
+    try:
+        again = tomllib.loads(edited)
+    except tomllib.TOMLDecodeError:
+        return ask
+    if again.get("exercises") != [*listed, exercise_id] or {**again, "exercises": listed} != data:
+        return ask  # the list holds something this edit cannot keep whole (a comment after the last id): by hand
+    write_atomic(path, edited)
+    return f"added \"{exercise_id}\" to the exercises of {path}"

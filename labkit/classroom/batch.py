@@ -2,7 +2,7 @@
 
 Every result is written atomically as soon as it exists, so a batch killed half-way
 loses nothing: a rerun reuses each result whose file (sha256), exercise and checks
-are unchanged, and grades only the rest.
+are unchanged, and grades only the rest (and the students named to be regraded).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class Outcome:
     seconds: float = 0.0
     checks: dict[str, dict] = field(default_factory=dict)  # name -> {status, points, max_points}
     report: dict | None = None  # Report.to_dict() for graded students
+    late: bool = False  # the LMS marked the submission late (a default: result files of older runs still load)
 
 
 @dataclass
@@ -104,7 +105,10 @@ def previous(out: Path, entry: Entry, sha: str, key: str) -> Outcome | None:
         outcome = Outcome(**data)
     except (OSError, ValueError, TypeError):
         return None
-    return outcome if outcome.status == "graded" and outcome.sha256 == sha and outcome.key == key else None
+    if outcome.status != "graded" or outcome.sha256 != sha or outcome.key != key:
+        return None
+    outcome.late = entry.late  # the LMS's mark, as this download says (a result of an older labkit had none)
+    return outcome
 
 
 def grade_entry(entry: Entry, exercise: Exercise, worker: object, checks_dir: Path | None, key: str,
@@ -114,7 +118,7 @@ def grade_entry(entry: Entry, exercise: Exercise, worker: object, checks_dir: Pa
     from labkit.grading.report import student_view, terminal
 
     base = Outcome(entry.student, entry.name, "error", error=entry.error, source=entry.source,
-                   max_score=exercise.points, key=key)
+                   max_score=exercise.points, key=key, late=entry.late)
     if entry.file is None:
         return base
     started = time.monotonic()
@@ -132,14 +136,20 @@ def grade_entry(entry: Entry, exercise: Exercise, worker: object, checks_dir: Pa
     checks = {r.name: {"status": r.status, "points": r.points, "max_points": r.max_points} for r in report.results}
     outcome = Outcome(entry.student, entry.name, "graded", report.score, report.max_score, source=entry.source,
                       sha256=report.sha256, key=key, seconds=time.monotonic() - started, checks=checks,
-                      report=report.to_dict())
+                      report=report.to_dict(), late=entry.late)
     outcome.report["feedback"] = terminal(student_view(report))
     return outcome
 
 
 def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int = 1, checks_dir: Path | None = None,
-              sandbox: str = "auto", on_progress: Callable[[Progress], None] | None = None) -> list[Outcome]:
-    """Grade every entry with `jobs` workers in parallel; write each result as it comes; return them all."""
+              sandbox: str = "auto", on_progress: Callable[[Progress], None] | None = None,
+              regrade: frozenset[str] = frozenset(),
+              on_resume: Callable[[int, int], None] | None = None, executor: object | None = None) -> list[Outcome]:
+    """Grade every entry with `jobs` workers in parallel; write each result as it comes; return them all.
+
+    A result an earlier run left for the same file and key is reused, except for the students in `regrade`;
+    `on_resume(reused, to_grade)` is told the split before grading starts.
+    """
     from labkit.sandbox.worker import Worker
 
     salt = class_salt(out)
@@ -151,12 +161,14 @@ def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int 
     todo: queue.Queue[Entry] = queue.Queue()
     reused = 0
     for entry in entries:
-        old = previous(out, entry, sha256_of(entry.file), key) if entry.file else None
+        old = previous(out, entry, sha256_of(entry.file), key) if entry.file and entry.student not in regrade else None
         if old is not None:
             outcomes.append(old)
             reused += 1
         else:
             todo.put(entry)
+    if on_resume:  # entries without a file become their error at once: nothing to grade there
+        on_resume(reused, sum(1 for e in list(todo.queue) if e.file))
     lock, started = threading.Lock(), time.monotonic()
 
     def finish(outcome: Outcome) -> None:
@@ -166,6 +178,10 @@ def run_batch(entries: list[Entry], exercise: Exercise, out: Path, *, jobs: int 
             if on_progress:
                 on_progress(Progress(len(outcomes), len(entries), reused, outcome, time.monotonic() - started))
 
+    if executor is not None:  # graded elsewhere (classroom.slurm): the same resume keys, results and `finish`
+        executor.run(list(todo.queue), exercise, out, checks_dir=checks_dir, sandbox=sandbox, key=key, salt=salt,
+                     finish=finish)
+        return sorted(outcomes, key=lambda o: o.student)
     stop = threading.Event()  # set when the batch is interrupted: no thread takes another student
 
     def work() -> None:
@@ -210,6 +226,11 @@ def with_roster(outcomes: list[Outcome], roster: dict[str, str], exercise: Exerc
     return sorted(outcomes + missing, key=lambda o: o.student)
 
 
+def not_on_roster(outcomes: list[Outcome], roster: dict[str, str]) -> list[str]:
+    """Ids that handed something in but are not on the roster (a typo in an id, a student who switched class)."""
+    return sorted(o.student for o in outcomes if o.status != "missing" and o.student not in roster) if roster else []
+
+
 def check_names(outcomes: list[Outcome]) -> list[str]:
     """Every check seen in the class, in the order the reports list them."""
     names: list[str] = []
@@ -219,15 +240,17 @@ def check_names(outcomes: list[Outcome]) -> list[str]:
 
 
 def grades_csv(outcomes: list[Outcome]) -> str:
-    """student, name, status, score, max_score, error, then points per check; no text cell is a live formula."""
+    """student, name, status, score, max_score, error, late, then points per check; no text cell is a live formula."""
     names = check_names(outcomes)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow([csv_cell(c) for c in ("student", "name", "status", "score", "max_score", "error", *names)])
+    header = ("student", "name", "status", "score", "max_score", "error", "late", *names)
+    writer.writerow([csv_cell(c) for c in header])
     for o in outcomes:
         points = [o.checks[n]["points"] if n in o.checks else "" for n in names]
         # ids, names and errors come from students (folder names, Gradescope metadata): defused; scores stay numbers
-        writer.writerow([csv_cell(c) for c in (o.student, o.name, o.status, o.score, o.max_score, o.error, *points)])
+        row = (o.student, o.name, o.status, o.score, o.max_score, o.error, "yes" if o.late else "", *points)
+        writer.writerow([csv_cell(c) for c in row])
     return buf.getvalue()
 
 

@@ -24,7 +24,7 @@ from labkit.course.visibility import read_visibility
 from labkit.files import write_atomic, zip_entry
 from labkit.paths import IMPORT_ROOT, installed_exercises, source_root
 
-SOURCE_FILES = ("pyproject.toml", "constraints.txt", "README.md")  # beside the package and the exercises
+SOURCE_FILES = ("pyproject.toml", "constraints.txt", "README.md", "LICENSE")  # beside the package, the exercises
 SOURCE_DIRS = ("labkit", "exercises")  # never solutions/ or tests/: students' code runs where these lie
 SALT = "salt"  # in the zip beside setup.sh: mixed into every seed, so a submission cannot replay its checks
 SKIPPED_PARTS = {"__pycache__", "solutions", "tests", ".git", ".venv"}

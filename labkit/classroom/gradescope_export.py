@@ -1,46 +1,52 @@
-"""Gradescope's submission export: `submission_metadata.yml`, read without a YAML library (Ruby symbol keys)."""
+"""Gradescope's submission export: `submission_metadata.yml`, read with PyYAML's safe_load (imported only here,
+only when an export is found)."""
 
 from __future__ import annotations
 
-import re
+
+class MetadataError(ValueError):
+    """submission_metadata.yml is not YAML, or not shaped like Gradescope's export."""
 
 
 def parse_metadata(text: str) -> dict[str, list[dict[str, str]]]:
-    """{submission folder: [{name, sid, email}]} from Gradescope's YAML (Ruby symbol keys), any key order."""
+    """{submission folder: [{name, sid, email}]} from Gradescope's YAML (Ruby symbol keys such as `:sid:`).
+
+    Values come back as text ("" for none): an unquoted sid such as 1003 is the id "1003", not a number.
+    """
+    import yaml  # only a class that came as a Gradescope export pays for it
+
+    try:
+        data = yaml.safe_load(text)  # safe_load: tags such as !ruby/object build nothing, they fail
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise MetadataError(f"submission_metadata.yml is not valid YAML{line}: "
+                            f"{getattr(exc, 'problem', None) or exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise MetadataError("submission_metadata.yml does not map submission folders to their submitters")
     subs: dict[str, list[dict[str, str]]] = {}
-    current, section, top, person, person_indent = "", "", -1, None, -1
-    for raw in text.splitlines():
-        body = raw.strip()
-        if not body or body.startswith("#"):
-            continue
-        indent = len(raw) - len(raw.lstrip())
-        if indent == 0:  # a new submission: "submission_123456:"
-            current = body[:-1] if body.endswith(":") else ""
-            if current:
-                subs[current] = []
-            section, top, person = "", -1, None
-            continue
-        item = body.startswith("- ")
-        match = re.match(r"^:?([A-Za-z_]\w*):(?:\s+(.*))?$", body[2:] if item else body)
-        if not current or not match:
-            continue
-        key, value = match[1], _scalar(match[2] or "")
-        if item:  # a list item opens a new submitter, but only in the :submitters: list
-            person = {} if section == "submitters" else None
-            if person is not None:
-                subs[current].append(person)
-                person[key] = value
-            person_indent = indent + 2
-        elif person is not None and indent == person_indent:
-            person[key] = value
-        elif top < 0 or indent <= top:  # a key of the submission itself (:submitters:, :score:, ...)
-            top, section, person = indent, key, None
+    for folder, submission in data.items():
+        fields = _keyed(submission)
+        people = fields.get("submitters")
+        people = people if isinstance(people, list) else []
+        subs[str(folder)] = [{k: _text(v) for k, v in _keyed(p).items() if k in ("name", "sid", "email")}
+                             for p in people if isinstance(p, dict)]
     return subs
 
 
-def _scalar(text: str) -> str:
-    """A YAML scalar as Gradescope writes it: quoted or plain; "" for empty or null."""
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1].replace("''", "'") if text[0] == "'" else text[1:-1].replace('\\"', '"')
-    return "" if text in ("~", "null") else text
+def _keyed(value: object) -> dict[str, object]:
+    """A mapping with Ruby's symbol colon dropped from its keys (`:sid` -> `sid`); {} for anything else."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k).lstrip(":"): v for k, v in value.items()}
+
+
+def _text(value: object) -> str:
+    """A scalar as text: "" for null; numbers as written (1003, not 1003.0 unless it was)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value).strip()

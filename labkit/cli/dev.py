@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from labkit.cli.options import UsageFailure, friendly
+from labkit.cli.options import UsageFailure, complete_exercises, friendly
 from labkit.course.catalog import CatalogError, course_root
 from labkit.course.course import resolve
 from labkit.paths import solutions_root
@@ -50,22 +50,28 @@ def dev() -> None:
 @click.option("--title", required=True, help="The one-line title `labkit list` shows.")
 @root_option
 @solutions_option
+@course_option
 @friendly
-def new(exercise_id: str, title: str, root: Path | None, solutions: Path | None) -> None:
+def new(exercise_id: str, title: str, root: Path | None, solutions: Path | None, course: Path | None) -> None:
     """Scaffold a new exercise that works at once: its solution passes, its starter fails.
 
     Writes ROOT/EXERCISE_ID/{exercise.toml, README.md, starter.py, checks.py} and
-    SOLUTIONS/EXERCISE_ID.py; refuses to overwrite an existing exercise.
+    SOLUTIONS/EXERCISE_ID.py, and adds it to course.toml's exercises when the course lists
+    them; refuses to overwrite an existing exercise or to write into an installed labkit.
 
     \b
     Example:
         labkit dev new exercise9 --title "Gradient accumulation"
     """
-    from labkit.authoring.scaffold import scaffold
+    from labkit.authoring.scaffold import add_to_course, scaffold
+    from labkit.course.course import find_course
 
     written = scaffold(exercise_id, title, _root(root), solutions_root(solutions, _root(root)))
     for path in written:
         click.echo(f"wrote {path}")
+    said = add_to_course(find_course(course, _root(root)), exercise_id)
+    if said:
+        click.echo(said)
     click.echo(f"next: edit them, then `labkit dev check {exercise_id}" + (f" --root {root}`" if root else "`"))
 
 
@@ -80,7 +86,7 @@ def _folders(names: tuple[str, ...], root: Path) -> list[Path]:
 
 
 @dev.command(name="check")
-@click.argument("exercises", nargs=-1, metavar="[EXERCISE]...")
+@click.argument("exercises", nargs=-1, metavar="[EXERCISE]...", shell_complete=complete_exercises)
 @root_option
 @solutions_option
 @course_option
@@ -137,7 +143,7 @@ def check(exercises: tuple[str, ...], root: Path | None, solutions: Path | None,
 
 @click.command()
 @click.argument("half", type=click.Choice(["student", "grader"]))
-@click.argument("exercises", nargs=-1, metavar="[EXERCISE]...")
+@click.argument("exercises", nargs=-1, metavar="[EXERCISE]...", shell_complete=complete_exercises)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The zip to write.")
 @course_option

@@ -13,11 +13,22 @@ from labkit.i18n import _
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the fingerprint as JSON.")
 @click.option("--strict", is_flag=True, help="Exit 1 when there is any warning.")
-def doctor(as_json: bool, strict: bool) -> None:
+@click.option("--gpus", "gpu_view", is_flag=True,
+              help="Each GPU's memory, utilisation and processes (nvidia-smi), instead of the fingerprint.")
+@click.option("--watch", "watch_seconds", type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="With --gpus: redraw every SECONDS until Ctrl-C, like `watch -n 1 nvidia-smi`.")
+def doctor(as_json: bool, strict: bool, gpu_view: bool, watch_seconds: float | None) -> None:
     """Print the environment fingerprint: versions, GPUs, CUDA variables, warnings.
 
-    Example: labkit doctor
+    Example: labkit doctor; labkit doctor --gpus --watch 1 (beside a training run)
     """
+    if watch_seconds is not None and not gpu_view:
+        raise click.UsageError("--watch redraws the GPU view: use it with --gpus (labkit doctor --gpus --watch 1)")
+    if gpu_view:
+        from labkit.lab.gpuwatch import watch
+
+        watch(watch_seconds, click.echo, click.clear)
+        return
     from labkit.lab.devices import fingerprint, format_p2p, warnings
 
     fp = fingerprint()

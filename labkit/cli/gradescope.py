@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from labkit.cli.options import friendly
+from labkit.cli.options import complete_exercises, friendly
 
 
 @click.group()
@@ -21,7 +21,7 @@ def gradescope() -> None:
 
 
 @gradescope.command()
-@click.argument("exercises", nargs=-1, required=True, metavar="EXERCISE...")
+@click.argument("exercises", nargs=-1, required=True, metavar="EXERCISE...", shell_complete=complete_exercises)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the autograder zip.")
 @click.option("--checks-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -42,7 +42,7 @@ def build(exercises: tuple[str, ...], output: Path, checks_dir: Path | None) -> 
 
 
 @gradescope.command(name="run")
-@click.argument("exercises", nargs=-1, required=True, metavar="EXERCISE...")
+@click.argument("exercises", nargs=-1, required=True, metavar="EXERCISE...", shell_complete=complete_exercises)
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/autograder"),
               show_default=True, help="Gradescope's folder: submission/ is graded, results/results.json written.")
 @click.option("--checks-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),

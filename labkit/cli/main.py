@@ -17,15 +17,17 @@ from labkit.cli.gpu import selftest
 from labkit.cli.grade import grade
 from labkit.cli.gradescope import gradescope
 from labkit.cli.lab import bench, data, run
-from labkit.cli.workspace import hint, init_cmd, list_cmd, reset, start
+from labkit.cli.workspace import hint, init_cmd, list_cmd, reset, show, start
 from labkit.i18n import choose, set_language
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(labkit.__version__, prog_name="labkit")
-@click.option("--lang", type=click.Choice(["en", "zh_CN"]), default=None,
-              help="Language of the output (default: $LABKIT_LANG, then the locale, e.g. LANG=zh_CN.UTF-8).")
-def cli(lang: str | None) -> None:
+@click.option("--lang", type=click.Choice(["en", "zh", "zh_CN", "zh-CN"], case_sensitive=False), default=None,
+              help="Language of the output: en or zh (zh_CN) (default: $LABKIT_LANG, then the locale, "
+              "e.g. LANG=zh_CN.UTF-8).")
+@click.pass_context
+def cli(ctx: click.Context, lang: str | None) -> None:
     """labkit: exercises for multi-GPU PyTorch, graded on your machine.
 
     \b
@@ -34,12 +36,14 @@ def cli(lang: str | None) -> None:
         labkit start exercise1      # copy the starter into the workspace
         labkit check exercise1      # grade it: a line per check, a score
         labkit hint exercise1       # stuck? one hint at a time
-        labkit --lang zh_CN check exercise1   # 中文输出
+        labkit --lang zh check exercise1   # 中文输出
     """
     set_language(choose(lang))
+    if ctx.invoked_subcommand is None:  # bare `labkit`: the help, and success
+        click.echo(ctx.get_help())
 
 
-for command in (init_cmd, list_cmd, start, reset, hint, check, watch, submit, doctor, welcome, data, run, bench,
+for command in (init_cmd, list_cmd, start, show, reset, hint, check, watch, submit, doctor, welcome, data, run, bench,
                 grade, gradescope, dev, pack):
     cli.add_command(command)
 cli.add_command(selftest)

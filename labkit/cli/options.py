@@ -31,9 +31,20 @@ def friendly(fn):
     return wrapper
 
 
+def complete_exercises(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion: the course's exercise ids that start with what was typed (no torch, no grading)."""
+    from labkit.course.course import all_exercises
+
+    try:
+        ids = [ex.id for ex in all_exercises()]
+    except CatalogError:  # no exercises here: nothing to offer, never a traceback in the shell
+        return []
+    return [i for i in ids if i.startswith(incomplete.lower())]
+
+
 def exercise_argument(fn):
-    """The EXERCISE argument: exercise3, ex3 or 3."""
-    return click.argument("exercise", metavar="EXERCISE")(fn)
+    """The EXERCISE argument: exercise3, ex3 or 3 (the shell completes the ids)."""
+    return click.argument("exercise", metavar="EXERCISE", shell_complete=complete_exercises)(fn)
 
 
 def workspace_option(fn):
@@ -46,7 +57,8 @@ def report_options(fn):
                       help="Also write Gradescope's results.json here.")(fn)
     fn = click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
                       help="Also write a JUnit XML report here.")(fn)
-    fn = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")(fn)
+    fn = click.option("--json", "as_json", is_flag=True,
+                      help="Print the reports as JSON instead of text: a list, one report per exercise.")(fn)
     return fn
 
 
@@ -58,6 +70,7 @@ def data_dir_option(fn):
 def sandbox_option(fn):
     return click.option("--sandbox", type=click.Choice(["auto", "bwrap", "container", "user", "none"]),
                         default="auto", show_default=True,
-                        help="Where submissions run: bubblewrap (auto: when it works here), the student image "
+                        help="Where submissions run: bubblewrap (auto: when it works here; `labkit grade` then tries "
+                        "the container and refuses rather than run a class unconfined), the student image "
                         "(container, podman), as nobody without namespaces (user, as root), or none; the report "
                         "says which.")(fn)

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labkit.i18n import _
 from labkit.paths import exercises_root
 
 
@@ -68,7 +69,7 @@ def course_root() -> Path:
     """The folder holding the exercises (paths.exercises_root), or a CatalogError that says how to set it."""
     root = exercises_root()
     if root is None:
-        raise CatalogError("no exercises found: set LABKIT_EXERCISES to the course's exercises folder")
+        raise CatalogError(_("no exercises found: set LABKIT_EXERCISES to the course's exercises folder"))
     return root
 
 

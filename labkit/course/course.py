@@ -15,8 +15,10 @@ from pathlib import Path
 from labkit.checks import CheckSpec
 from labkit.course.catalog import CatalogError, Exercise, course_root, find_exercises
 from labkit.course.visibility import Visibility
+from labkit.i18n import _
 
-COURSE_KEYS = {"title", "time_scale", "checks_dir", "exercises", "exercise"}
+COURSE_KEYS = {"title", "time_scale", "checks_dir", "exercises", "exercise", "feedback"}
+FEEDBACK = ("message", "hint")  # what a failing check shows: its message, or its message and its hint
 ENTRY_KEYS = {"points", "time_scale", "hidden", "visible", "reveal", "checks"}
 
 
@@ -43,6 +45,7 @@ class Course:
     checks_dir: Path | None = None  # the instructor's hidden checks (resolved against course.toml's folder)
     order: tuple[str, ...] | None = None  # the exercises, in course order; None: every exercise found
     entries: dict[str, Entry] = field(default_factory=dict)
+    feedback: str = "message"  # "message": hints wait for `labkit hint`; "hint": each failing check shows its own
     text: str = field(default="", repr=False)
 
     def where(self, key: str, table: str = "") -> str:
@@ -82,7 +85,8 @@ class Course:
         for ex in exercises:
             if key == ex.id.lower() or (m and ex.number == int(m.group(1))):
                 return ex
-        raise CatalogError(f"unknown exercise {name!r}; choose one of: {', '.join(e.id for e in exercises)}")
+        raise CatalogError(_("unknown exercise {name}; choose one of: {choices}").format(
+            name=repr(name), choices=", ".join(e.id for e in exercises)))
 
     def points_for(self, exercise_id: str, check_name: str, checks: list[CheckSpec]) -> float:
         """What `check_name` is worth in this course, given all of the exercise's checks."""
@@ -203,12 +207,16 @@ def load_course(path: Path) -> Course:
         if not isinstance(table, dict):
             raise bad(ex_id, "exercise", f"{name} must be a table")
         entries[ex_id] = _entry(ex_id, table, lambda k, m, t=name: bad(k, t, m))
+    feedback = data.get("feedback", "message")
+    if feedback not in FEEDBACK:
+        raise bad("feedback", "", f"feedback must be \"message\" (hints wait for `labkit hint`) or \"hint\" "
+                  f"(each failing check shows its hint), got {feedback!r}")
     checks_dir = data.get("checks_dir")
     if checks_dir is not None and not isinstance(checks_dir, str):
         raise bad("checks_dir", "", "checks_dir must be a path (a string), relative to course.toml")
     return replace(course, title=str(data.get("title", "")), time_scale=scale,
                    checks_dir=(path.parent / checks_dir).resolve() if checks_dir else None,
-                   order=tuple(order) if order is not None else None, entries=entries)
+                   order=tuple(order) if order is not None else None, entries=entries, feedback=feedback)
 
 
 def _entry(ex_id: str, table: dict, bad) -> Entry:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import labkit
 from labkit.course.catalog import Exercise
 from labkit.files import write_atomic
+from labkit.i18n import _
 
 MARKER = "labkit.toml"
 STATE_DIR = ".labkit"
@@ -29,8 +30,11 @@ class Progress:
     best: float = 0.0  # best score so far
     max_score: float = 0.0
     checks: int = 0  # how many times it was checked
-    hints_shown: int = 0
+    hints_shown: int = 0  # of the exercise's progressive hints
     last_checked: str | None = None
+    gpu_points: float = 0.0  # points of the last check's checks that need GPUs this machine lacks
+    gpu_need: int = 0  # the most GPUs those checks need
+    check_hints: list[str] = field(default_factory=list)  # checks whose own hint `labkit hint` has shown
 
 
 class Workspace:
@@ -50,19 +54,29 @@ class Workspace:
     def file(self, exercise: Exercise) -> Path:
         return self.root / exercise.filename
 
+    def artifacts(self, exercise: Exercise) -> Path:
+        """Where the files its checks inspected are kept: one folder per check."""
+        return self.root / STATE_DIR / "artifacts" / exercise.id
+
     def start(self, exercise: Exercise, force: bool = False) -> Path | None:
-        """Copy the starter in; an existing file is kept unless `force`, and then backed up first."""
+        """Copy the starter in; an existing file is kept unless `force`, and then backed up first.
+
+        A fresh start forgets the exercise's scores (the file they were for is gone); hints seen stay seen.
+        """
         target = self.file(exercise)
         backup = None
         if target.exists():
             if not force:
-                raise WorkspaceError(f"{target.name} already exists; nothing was changed "
-                                     f"(use --force to replace it: your file is backed up first)")
+                raise WorkspaceError(_("{name} already exists; nothing was changed (use --force to replace it: "
+                                       "your file is backed up first)").format(name=target.name))
             backup = self.backup(target)
         write_atomic(target, exercise.starter.read_bytes())  # never half a file
         state = self._load()
-        state.setdefault(exercise.id, asdict(Progress()))["status"] = "started"
+        old = state.get(exercise.id) or {}
+        state[exercise.id] = asdict(Progress("started", hints_shown=int(old.get("hints_shown", 0)),
+                                             check_hints=list(old.get("check_hints", []))))
         self._save(state)
+        self.report_file(exercise).unlink(missing_ok=True)  # the report of a file that is no longer there
         return backup
 
     def reset(self, exercise: Exercise) -> Path | None:
@@ -85,20 +99,23 @@ class Workspace:
 
     def progress(self, exercise: Exercise) -> Progress:
         data = self._load().get(exercise.id)
-        progress = Progress(**{k: v for k, v in (data or {}).items() if k in Progress.__dataclass_fields__})
+        data = data if isinstance(data, dict) else {}
+        progress = Progress(**{k: v for k, v in data.items() if k in Progress.__dataclass_fields__})
         if not self.file(exercise).exists():
             progress.status = "not started"
         elif progress.status == "not started":
             progress.status = "started"
         return progress
 
-    def record(self, exercise: Exercise, score: float, max_score: float, passed: bool) -> Progress:
+    def record(self, exercise: Exercise, score: float, max_score: float, passed: bool, *, gpu_points: float = 0.0,
+               gpu_need: int = 0) -> Progress:
         """Remember a check's outcome (best score kept)."""
         state = self._load()
         p = self.progress(exercise)
         p.status = "passed" if passed else "failing"
         p.best = max(p.best, score)
         p.max_score = max_score
+        p.gpu_points, p.gpu_need = gpu_points, gpu_need
         p.checks += 1
         p.last_checked = datetime.now(UTC).isoformat(timespec="seconds")
         state[exercise.id] = asdict(p)
@@ -121,17 +138,10 @@ class Workspace:
             return None
         return data if isinstance(data, dict) else None
 
-    def next_hint(self, exercise: Exercise) -> tuple[int, str]:
-        """The next hint (1-based number and text); the last one repeats once all are shown."""
-        if not exercise.hints:
-            raise WorkspaceError(f"{exercise.id} has no hints")
+    def save_progress(self, exercise: Exercise, progress: Progress) -> None:
         state = self._load()
-        p = self.progress(exercise)
-        index = min(p.hints_shown, len(exercise.hints) - 1)
-        p.hints_shown = index + 1
-        state[exercise.id] = asdict(p)
+        state[exercise.id] = asdict(progress)
         self._save(state)
-        return index + 1, exercise.hints[index]
 
     def _load(self) -> dict:
         try:
@@ -166,6 +176,7 @@ def find(start: Path | None = None) -> Workspace:
             try:
                 tomllib.loads(marker.read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise WorkspaceError(f"{marker} is not valid TOML: {exc}") from None
+                why = _("{marker} is not valid TOML: {error}").format(marker=marker, error=exc)
+                raise WorkspaceError(why) from None
             return Workspace(folder)
-    raise WorkspaceError(f"no labkit workspace in {here} or above: run `labkit init` first")
+    raise WorkspaceError(_("no labkit workspace in {here} or above: run `labkit init` first").format(here=here))

@@ -36,8 +36,12 @@ def seed_for(exercise_id: str, sha256: str, salt: str = "") -> int:
 
 def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sandbox: str = "auto",
           on_result: Callable[[CheckResult], None] | None = None, time_scale: float = 1.0,
-          only: Collection[str] = (), checks_dir: Path | None = None, salt: str = "") -> Report:
-    """Run every check of `exercise` (or those named in `only`) against the file `student`, a fresh child each."""
+          only: Collection[str] = (), checks_dir: Path | None = None, salt: str = "",
+          keep_files: Callable[[str, Path], None] | None = None) -> Report:
+    """Run every check of `exercise` (or those named in `only`) against the file `student`, a fresh child each.
+
+    `keep_files(check name, work folder)` sees each check's work folder just before it is removed.
+    """
     from labkit.lab.devices import cuda_count, fingerprint
 
     start = time.monotonic()
@@ -64,7 +68,7 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
                     worker.start()
                 with gpu_lease(spec.needs_gpus) as lease:  # a CPU check (needs 0) asks nothing, waits for nothing
                     result, import_failed = _run_one(worker, spec, exercise, files[student], report.seed, gpus,
-                                                     the_plan.limits)
+                                                     the_plan.limits, keep_files)
                 if import_failed:
                     broken = result.message
                 if lease.note:  # the wait is not in result.seconds: say it apart
@@ -109,7 +113,7 @@ def judge(attempt: Callable[[], str]) -> tuple[str, str, bool]:
 
 
 def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path, seed: int, gpus: int,
-             limits: Limits) -> tuple[CheckResult, bool]:
+             limits: Limits, keep_files: Callable[[str, Path], None] | None = None) -> tuple[CheckResult, bool]:
     """One check in a fresh child; also says whether the student's file failed to import."""
     check_seed = seed_for(f"{exercise.id}.{spec.name}", str(seed))
     # the child's own seed is a one-way function of the check's: knowing it, a submission cannot redraw the
@@ -135,6 +139,7 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
     finally:
         if opened:
             output = opened[0].close()
+        _keep(keep_files, spec.name, workdir)
         shutil.rmtree(workdir, ignore_errors=True)
         worker.scratch.sweep()  # and whatever the check planted beside its folder, for the next one to find
     if opened and opened[0].notes:  # the grader had to step in: say so, whatever the verdict
@@ -142,6 +147,16 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
     result = _result(spec, status, message)
     result.output, result.seconds = output, time.monotonic() - started
     return result, import_failed
+
+
+def _keep(keep_files: Callable[[str, Path], None] | None, name: str, workdir: Path) -> None:
+    """Hand the check's work folder to the caller before it goes; nothing the hook does changes the verdict."""
+    if keep_files is None:
+        return
+    try:
+        keep_files(name, workdir)
+    except Exception:  # noqa: BLE001 - keeping files is a courtesy: a full disk must not fail the student
+        pass
 
 
 def _grader_error(exc: Exception) -> str:

@@ -10,6 +10,12 @@ from labkit.i18n import _
 from labkit.sandbox.errors import ImportFailed
 
 MAX_SOURCE = 2 << 20  # bytes of a student's file compiled in the grader; a solution is a few kilobytes
+IMPORT_FAILED = ("your file could not be imported", "无法导入你的文件")  # how every import failure begins, en and zh
+
+
+def is_import_failure(message: str) -> bool:
+    """Whether a check's message says the file could not be imported (in either language it was graded in)."""
+    return message.startswith(IMPORT_FAILED)
 
 
 def student_error_message(exc: StudentError, raised: bool = True) -> str:

@@ -31,6 +31,7 @@ class Plan:
     limits: Limits
     reveal: bool  # students may see hidden checks' names and messages
     gpus: int  # CUDA devices on this machine: checks that need more are skipped
+    feedback: str = "message"  # course.toml: "message" (hints one at a time via `labkit hint`) or "hint" (inline)
 
 
 def plan(exercise: Exercise, *, gpus: int, only: Collection[str] = (), checks_dir: Path | None = None,
@@ -45,7 +46,7 @@ def plan(exercise: Exercise, *, gpus: int, only: Collection[str] = (), checks_di
                            + ", ".join(c.name for c in checks))
     return Plan([c for c in checks if not only or c.name in only],
                 limits_for(exercise, gpus, time_scale * course.time_scale_for(exercise.id)),
-                reveal or course.visibility(exercise.id).reveal, gpus)
+                reveal or course.visibility(exercise.id).reveal, gpus, course.feedback)
 
 
 def load_checks(exercise: Exercise) -> tuple[list[CheckSpec], ModuleType]:

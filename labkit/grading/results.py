@@ -21,6 +21,8 @@ class CheckResult:
     output: str = ""  # what the student's code printed during the check (capped)
     seconds: float = 0.0
     hidden: bool = False
+    wants_gpus: int = 0  # skipped because it needs this many GPUs and the machine has fewer (0: not for that)
+    artifacts: str | None = None  # where the files the check inspected were kept (the student path only)
 
     @property
     def counted(self) -> bool:
@@ -45,6 +47,7 @@ class Report:
     only: list[str] = field(default_factory=list)  # when set, the only checks that ran (the score is partial)
     reveal_hidden: bool = False  # the instructor lets students see hidden checks' names and messages
     withheld: int = 0  # in a student's view: how many hidden checks were left out
+    feedback: str = "message"  # course.toml's level: "message" (hints via `labkit hint`) or "hint" (shown inline)
 
     @property
     def score(self) -> float:
@@ -64,6 +67,16 @@ class Report:
         """Nothing failed and every counted point was earned."""
         return self.ok and self.score == self.max_score
 
+    @property
+    def gpu_points(self) -> float:
+        """Points of the checks skipped because this machine lacks the GPUs they need."""
+        return sum(r.max_points for r in self.results if r.wants_gpus)
+
+    @property
+    def gpu_need(self) -> int:
+        """The most GPUs a check skipped for want of them needs (0: none was)."""
+        return max((r.wants_gpus for r in self.results if r.wants_gpus), default=0)
+
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
 
@@ -78,5 +91,6 @@ class Report:
         """The inverse of to_dict: derived and unknown fields are ignored."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["results"] = [CheckResult(**r) for r in data.get("results", [])]
+        names = {f.name for f in fields(CheckResult)}
+        values["results"] = [CheckResult(**{k: v for k, v in r.items() if k in names}) for r in data.get("results", [])]
         return cls(**values)

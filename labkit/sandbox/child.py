@@ -18,6 +18,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 
@@ -33,6 +34,7 @@ def main(ctl_fd: int, preload: Sequence[str] = (), huge_pages: bool = False) -> 
     import labkit.sandbox.program  # noqa: F401  (the checks' interpreter: its references taken before any student code)
 
     pending = list(preload)  # exercise.toml's `preload`: imported while the first check runs, not before
+    preloading: threading.Thread | None = None
     reaper.become_subreaper()  # orphans of a check (a setsid() grandchild) come back to us, to be killed
     reaper.not_dumpable()  # a child of the same uid must not write our memory through /proc/<pid>/mem
     ctl = socket.socket(fileno=ctl_fd)
@@ -51,6 +53,8 @@ def main(ctl_fd: int, preload: Sequence[str] = (), huge_pages: bool = False) -> 
             continue
         if len(fds) != 2:
             return
+        _join(preloading)  # a fork with a thread mid-import would hand the child a held import lock
+        preloading = None
         pid = os.fork()
         if pid == 0:
             try:
@@ -60,8 +64,9 @@ def main(ctl_fd: int, preload: Sequence[str] = (), huge_pages: bool = False) -> 
                 os._exit(0)
         for fd in fds:
             os.close(fd)
-        if pending:  # off the critical path: the first child is running, the grader is waiting on it
-            _preload(pending)
+        if pending:  # off the critical path: imported beside the first child, joined before the next fork
+            preloading = threading.Thread(target=_preload, args=(pending,), daemon=True)
+            preloading.start()
             pending = []
         status = _wait_child(ctl, pid)
         if status is None:  # the grader went away: no need to tear torch down (~0.6 s)
@@ -72,14 +77,24 @@ def main(ctl_fd: int, preload: Sequence[str] = (), huge_pages: bool = False) -> 
         ctl.send(json.dumps({"kind": "exited", "pid": pid, "status": status, "leftovers": leftovers}).encode())
         if huge_pages:  # once, with no child sharing our pages, while the grader judges the first check
             huge_pages = False
+            _join(preloading)  # the preloaded modules' memory is collapsed too
+            preloading = None
             gc.collect()
             gc.freeze()  # a child's full collection must not touch (and so copy) every inherited object
             hugepages.collapse()
 
 
+def _join(thread: threading.Thread | None) -> None:
+    if thread is not None:
+        thread.join()
+
+
 def _preload(modules: Sequence[str]) -> None:
     """Import what later children would each import lazily (torch._dynamo costs ~1 s on the first optimizer
-    step or Python meta kernel); a module that fails to import is left for the check to report."""
+    step or Python meta kernel); a module that fails to import is left for the check to report.
+
+    Runs in a thread while the worker waits on the first child, so the grader hears 'exited' the moment that
+    child ends (a single `--only` check never waits for it); the next fork joins it first."""
     for name in modules:
         try:
             importlib.import_module(name)

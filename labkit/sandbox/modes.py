@@ -8,12 +8,24 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 
 from labkit.paths import PACKAGE
 from labkit.sandbox import bwrap, container
 from labkit.sandbox.errors import SandboxError
 
 MODES = ("auto", "bwrap", "container", "user", "none")
+CLASS_FIX = ("install bubblewrap (apt-get install bubblewrap), build the grader's image (`make image`, then "
+             "--sandbox container), or pass --sandbox none to grade without a sandbox on purpose")
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """One sandbox on this machine, for `labkit doctor`: whether it works, and why not."""
+
+    name: str
+    works: bool
+    why: str = ""  # '' when it works; else the reason and the fix
 
 
 @functools.cache
@@ -56,3 +68,22 @@ def for_autograder() -> str:
     if not bwrap.bwrap_works():
         return "bwrap"
     return "user" if not user_works() else "none"
+
+
+def for_class(mode: str) -> str:
+    """The sandbox `labkit grade` uses: auto means bubblewrap, else the container, else an error; never a silent
+    `none` (only an explicit --sandbox none grades a class without one)."""
+    if mode != "auto":
+        return choose(mode)
+    if not bwrap.bwrap_works():
+        return "bwrap"
+    if not container.works():
+        return "container"
+    raise SandboxError(f"no sandbox works here ({bwrap.bwrap_works()}; container: {container.works()}), and a "
+                       f"class's code must not run unconfined: {CLASS_FIX}")
+
+
+def sandbox_report() -> list[SandboxStatus]:
+    """Every sandbox, strongest first, with whether it works on this machine (what `labkit doctor` shows)."""
+    reasons = {"container": container.works(), "bwrap": bwrap.bwrap_works(), "user": user_works(), "none": ""}
+    return [SandboxStatus(name, not why, why) for name, why in reasons.items()]

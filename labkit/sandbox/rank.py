@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from datetime import timedelta
@@ -58,11 +59,14 @@ def traced(state: RankState, name: str, fn: Any, default_timeout: float | None =
 
 def rank_main(spec_path: str) -> None:
     """Count torch.save, trace init/barrier, import the student's file, build cfg, run `fn`, save its value."""
+    _default_signals()
     workdir = Path(spec_path).parent
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     log = os.open(workdir / f"rank{rank}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
+    os.close(log)
+    _rebind_streams()  # a forked rank inherits its launcher's sys.stdout/sys.stderr objects: write to the log
     state = RankState(workdir / f"rank{rank}.state", rank)
     try:
         import torch
@@ -99,6 +103,19 @@ def rank_main(spec_path: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip C++ static teardown: gloo's threads can abort a finished rank at exit (std::terminate)
+
+
+def _default_signals() -> None:
+    """A forked rank inherits its torchrun agent's handlers: SIGTERM must end it even inside a collective, as it
+    ends an exec'd rank (the agent stops the other ranks that way when one crashes)."""
+    for name in ("SIGTERM", "SIGHUP", "SIGQUIT"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _rebind_streams() -> None:
+    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")  # noqa: SIM115  (for the process's life)
+    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")  # noqa: SIM115
 
 
 def plain(value: Any) -> Any:

@@ -128,13 +128,13 @@ def test_with_one_gpu_the_one_gpu_rows_run_and_meet_their_expectations(monkeypat
     summary = st.run_selftest(EXERCISES, SOLUTIONS)
     rows = {r.check: r for r in summary.rows}
     one = [(e, n) for e, n, g in gpu_checks() if g == 1]
-    assert len(one) == 5 and summary.exit_code == 0
+    assert len(one) == 6 and summary.exit_code == 0
     for ex_id, name in one:
         assert rows[f"{ex_id}.{name} · solution"].outcome == "ok"
         wrong = next(r for c, r in rows.items() if c.startswith(f"{ex_id}.{name} · wrong: "))
         assert (wrong.expected, wrong.got, wrong.outcome) == ("failed", "failed", "ok")
     assert all(r.got == "needs 2 GPUs" for r in summary.rows if r.outcome == "needs")
-    assert summary.count("needs") == 2 * (len(gpu_checks()) - 5)
+    assert summary.count("needs") == 2 * (len(gpu_checks()) - 6)
     # a mutant is graded on its own check alone, from a file holding the mutated solution
     mutant = next(c for c in grading.calls if c[0] == "exercise8" and c[1] != SOLUTIONS / "exercise8.py")
     assert mutant[3] == ["cuda_synchronised"] and "(lambda *_: None)(" in mutant[4]

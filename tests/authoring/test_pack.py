@@ -91,7 +91,7 @@ def test_grader_pack_holds_everything_and_grades_with_the_hidden_checks(tmp_path
     files = contents(out)
     for name in ("solutions/exercise1.py", "solutions/exercise2.py", "checks/exercise1/checks.py",
                  "checks/exercise1/visibility.toml", "exercises/exercise2/checks.py", "labkit/grading/engine.py",
-                 "pyproject.toml", "constraints.txt", "course.toml", "GRADER.md"):
+                 "pyproject.toml", "constraints.txt", "LICENSE", "course.toml", "GRADER.md"):
         assert name in files, name
     assert not [n for n in files if "exercise3" in n or "__pycache__" in n]
     assert files["course.toml"].startswith('checks_dir = "checks"')

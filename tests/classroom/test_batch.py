@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sandboxes import SANDBOX
 
 from labkit.cli.main import cli
 from labkit.files import umask
@@ -68,7 +69,7 @@ def graded(tmp_path_factory):
     roster.write_text("id,name\n" + "".join(f"{s},Name of {s}\n" for s in CLASS) + "absent1,Ann Absent\n")
     started = time.monotonic()
     result = CliRunner().invoke(cli, ["grade", str(subs), "--exercise", "exercise1", "--jobs", "2", "--out", str(out),
-                                      "--roster", str(roster), "--format", "junit", "--format", "gradescope"])
+                                      "--roster", str(roster), "--format", "junit", "--format", "gradescope", *SANDBOX])
     return result, out, time.monotonic() - started
 
 
@@ -130,7 +131,8 @@ def test_a_zip_slip_archive_writes_nothing_outside_and_the_rest_is_graded(tmp_pa
         z.writestr("alice/exercise1.py", GOOD)
         z.writestr("../escaped.py", "print('pwned')\n")
         z.writestr("bob/../../escaped2.py", "print('pwned')\n")
-    result = CliRunner().invoke(cli, ["grade", str(archive), "-e", "1", "--jobs", "1", "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(cli, ["grade", str(archive), "-e", "1", "--jobs", "1", "--out", str(tmp_path / "o"),
+                                      *SANDBOX])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "escaped.py").exists() and not (tmp_path.parent / "escaped2.py").exists()
     assert float(rows(tmp_path / "o")["alice"]["score"]) > 0
@@ -150,7 +152,7 @@ def test_a_batch_killed_half_way_resumes_without_losing_or_duplicating(tmp_path)
         (subs / f"s{i}").mkdir(parents=True)
         (subs / f"s{i}" / "exercise1.py").write_text(GOOD + f"# {i}\n")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "labkit", "grade", str(subs), "-e", "1", "--jobs", "1", "--out", str(out)]
+    cmd = [sys.executable, "-m", "labkit", "grade", str(subs), "-e", "1", "--jobs", "1", "--out", str(out), *SANDBOX]
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while len(list((out / "students").glob("*.json"))) < 2 and time.monotonic() < deadline:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sandboxes import SANDBOX
 
 from labkit.classroom.batch import Outcome, Progress, grades_csv
 from labkit.classroom.summary import table
@@ -77,7 +78,7 @@ def graded(tmp_path_factory):
     writer.writerows([s, name] for s, name in ROSTER_NAMES.items() if s not in students)
     roster.write_text(buf.getvalue())
     result = CliRunner().invoke(cli, ["grade", str(subs), "-e", "exercise1", "--jobs", "2", "--out", str(out),
-                                      "--format", "junit", "--roster", str(roster)])
+                                      "--format", "junit", "--roster", str(roster), *SANDBOX])
     return result, out, students
 
 

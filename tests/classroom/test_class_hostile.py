@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sandboxes import SANDBOX
 
 from labkit.cli.main import cli
 
@@ -62,7 +63,7 @@ def graded(tmp_path_factory):
     roster = tmp / "roster.csv"
     roster.write_text("id,name\n" + "".join(f'"{s}",+cmd|calc!A0\n' for s in ["absent1"]))
     result = CliRunner().invoke(cli, ["grade", str(subs), "-e", "exercise2", "--jobs", "2", "--out", str(out),
-                                      "--format", "junit", "--roster", str(roster)])
+                                      "--format", "junit", "--roster", str(roster), *SANDBOX])
     return result, out, files
 
 

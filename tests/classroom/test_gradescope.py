@@ -86,7 +86,7 @@ def test_the_zip_holds_the_scripts_and_the_source_but_no_solutions_or_tests(plai
         script = zf.read("run_autograder").decode()
         setup = zf.read("setup.sh").decode()
         salt = zf.read(gs.SALT).decode()
-    assert {"setup.sh", "run_autograder", "labkit/pyproject.toml", "labkit/constraints.txt",
+    assert {"setup.sh", "run_autograder", "labkit/pyproject.toml", "labkit/constraints.txt", "labkit/LICENSE",
             "labkit/labkit/grading/engine.py", "labkit/exercises/exercise2/checks.py"} <= names
     assert modes["run_autograder"] == modes["setup.sh"] == 0o755
     assert modes[gs.SALT] == 0o600 and len(salt) == 32  # the seeds' secret, readable by the grader alone

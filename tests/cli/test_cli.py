@@ -45,7 +45,7 @@ def test_every_command_has_help_with_an_example(run):
     assert run("--version").output.strip().startswith("labkit, version")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list"], ["hint", "exercise99"], ["init", "ws"]])
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["hint", "exercise99"], ["init", "ws"], ["show", "99"], []])
 def test_light_commands_import_neither_torch_nor_torchvision(tmp_path, args):
     code = ("import sys; from labkit.cli.main import cli\n"
             f"try:\n    cli({args!r}, prog_name='labkit')\nexcept SystemExit:\n    pass\n"
@@ -114,7 +114,7 @@ def test_check_reports_and_exit_codes(run, tmp_path):
 
     (tmp_path / "exercise99.py").write_text(SOLUTION)
     solved = run("check", "exercise99", "--json")
-    data = json.loads(solved.output)
+    (data,) = json.loads(solved.output)  # always a list, even of one
     assert solved.exit_code == 0 and data["score"] == data["max_score"] == 5 and data["ok"]
     assert data["fingerprint"]["torch"] and len(data["sha256"]) == 64
     listing = run("list").output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -88,3 +89,61 @@ def test_a_broken_driver_says_nvidia_smi_cannot_reach_it(doctor, tmp_path, monke
     fake_cuda(monkeypatch, [])
     out = doctor().output
     assert "nvidia-smi cannot talk to the NVIDIA driver (NVIDIA-SMI has failed" in out
+
+
+def gpu_smi(folder, used: tuple[int, int]) -> None:
+    """An nvidia-smi for the live view: two GPUs with `used` MiB, one process on each."""
+    script = folder / "nvidia-smi"
+    script.write_text("#!/bin/sh\ncase \"$*\" in\n"
+                      f"  *--query-gpu=*nounits) printf '%s\\n' '0, GPU-a, {H100[0]}, {used[0]}, 81559, 90' "
+                      f"'1, GPU-b, {H100[0]}, {used[1]}, 81559, 40' ;;\n"
+                      "  *--query-compute-apps=*nounits) printf '%s\\n' 'GPU-a, 77, python3, 100' "
+                      "'GPU-b, 77, python3, 90' ;;\n"
+                      "  *) exit 2 ;;\nesac\n")
+    script.chmod(0o755)
+
+
+def test_the_gpu_view_shows_one_row_per_gpu_and_never_imports_torch(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    gpu_smi(tmp_path, (30000, 12000))
+    code = ("import sys; from labkit.cli.main import cli; sys.argv = ['labkit', 'doctor', '--gpus']\n"
+            "try:\n    cli()\nexcept SystemExit as e:\n    assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "    raise")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.splitlines()
+    assert rows[1].startswith("0    NVIDIA H100") and "30,000 / 81,559" in rows[1] and "77 python3 (100 MiB)" in rows[1]
+    assert rows[2].startswith("1    NVIDIA H100") and "GPU 0 holds 2.5x the memory" in rows[3]
+
+
+def test_watch_redraws_until_ctrl_c_and_exits_0(doctor, tmp_path, monkeypatch):
+    from labkit.lab import gpuwatch
+
+    gpu_smi(tmp_path, (1000, 1000))
+    on_path(monkeypatch, tmp_path)
+    naps = []
+
+    def sleep(seconds):
+        naps.append(seconds)
+        if len(naps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(gpuwatch, "watch", functools.partial(gpuwatch.watch, sleep=sleep))
+    out = doctor("--gpus", "--watch", "2")
+    assert out.exit_code == 0 and naps == [2.0, 2.0]
+    assert out.output.count("every 2 s, Ctrl-C to stop") == 2 and out.output.count("NVIDIA H100") == 4
+
+
+def test_the_gpu_view_without_nvidia_smi_says_so_and_exits_0(doctor, monkeypatch):
+    on_path(monkeypatch, None)
+    out = doctor("--gpus", "--watch", "1")
+    assert out.exit_code == 0 and out.output == "no nvidia-smi here: no NVIDIA driver, so no GPU to watch\n"
+
+
+def test_watch_without_the_gpu_view_is_a_usage_error(doctor):
+    out = doctor("--watch", "1")
+    assert out.exit_code == 2 and "use it with --gpus" in out.output

@@ -99,6 +99,8 @@ def test_points_scale_to_the_exercise_total(tmp_path):
     ('[exercise.exercise1]\nhidden = ["a"]\nvisible = ["a"]\n', "course.toml:3: a listed as hidden and visible"),
     ('[exercise.exercise1]\npoints = -1\n', "course.toml:2: points must be a positive number"),
     ('title = \n', "not valid TOML"),
+    ('title = "x"\nfeedback = "answers"\n', "course.toml:2: feedback must be \"message\""),
+    ('feedback = true\n', "course.toml:1: feedback must be"),
 ])
 def test_invalid_course_files_are_reported_with_their_line(tmp_path, text, message):
     with pytest.raises(CatalogError) as err:
@@ -116,3 +118,9 @@ def test_unknown_exercises_and_checks_are_reported_with_their_line(tmp_path):
     assert any("course.toml:4: exercise1 has no check 'nope' (hidden)" in p for p in problems)
     with pytest.raises(CatalogError, match="has no check"):
         course.apply("exercise1", [spec("a", 1)])
+
+
+def test_the_feedback_level_defaults_to_the_message_and_the_repository_course_says_so(tmp_path):
+    assert Course().feedback == "message" and load_course(write(tmp_path, "")).feedback == "message"
+    assert load_course(write(tmp_path, 'feedback = "hint"\n')).feedback == "hint"
+    assert load_course(Path(__file__).parents[2] / "course.toml").feedback == "message"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import re
+
 import pytest
 
 from labkit.course.course import all_exercises
@@ -41,3 +44,19 @@ def test_starter_scores_zero_without_breaking_the_grader(grade_source, starter_s
 
 def report_gpus(report) -> int:
     return len(report.fingerprint.get("gpus", []))
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_both_statements_show_every_starter_function_with_its_parameters(exercise_id):
+    """The contract a student reads (README.md, README.zh-CN.md) is the one the starter and the checks use."""
+    exercise = next(e for e in all_exercises() if e.id == exercise_id)
+    starter = ast.parse(exercise.starter.read_text(encoding="utf-8"))
+    want = {f.name: [a.arg for a in f.args.args + f.args.kwonlyargs] for f in starter.body
+            if isinstance(f, ast.FunctionDef)}
+    for readme in ("README.md", "README.zh-CN.md"):
+        shown = {}
+        for block in re.findall(r"```python\n(.*?)```", (exercise.folder / readme).read_text(encoding="utf-8"), re.S):
+            for name, params in re.findall(r"^def (\w+)\((.*?)\)\s*(?:->|:)", block, re.M | re.S):
+                parts = [p.strip() for p in re.split(r",(?![^\[]*\])", params) if p.strip() not in ("", "*")]
+                shown[name] = [p.split(":")[0].split("=")[0].strip().lstrip("*") for p in parts]
+        assert {n: shown.get(n) for n in want} == want, f"{exercise_id}/{readme} differs from starter.py"

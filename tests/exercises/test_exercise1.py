@@ -86,6 +86,30 @@ def place_model(model, device):
     model.to(device)  # moves in place but returns nothing
 '''
 
+MOVES_AFTER = '''
+def build_on(device, builder):
+    return builder().to(device)  # only a module or a tensor has .to; the builder's tuple has not
+'''
+
+LEAKS_DEFAULT = '''
+def build_on(device, builder):
+    torch.set_default_device(device)  # stays set for everything the caller does next
+    return builder()
+'''
+
+MIXES_DEVICES = '''
+def sum_on(tensors, device):
+    return sum(tensors).to(device)  # adds a meta tensor to a CPU one before moving anything
+'''
+
+ADDS_INTO_FIRST = '''
+def sum_on(tensors, device):
+    total = tensors[0].to(device)  # the caller's own tensor when it is already on the device
+    for t in tensors[1:]:
+        total += t.to(device)
+    return total
+'''
+
 
 @pytest.mark.parametrize("patch, failing, phrase", [
     (NO_ASSIGN, {"to_device_moves"}, "returns a moved COPY"),
@@ -96,8 +120,12 @@ def place_model(model, device):
     (PINS_BY_MACHINE, {"loader_for_cuda"}, "not from whether this machine has a GPU"),
     (NO_SHUFFLE, {"loader_for_cpu", "loader_for_cuda"}, "pass shuffle=True"),
     (STRING_DEVICE, {"picks_cpu", "places_model"}, "return a torch.device"),
+    (MOVES_AFTER, {"builds_on_meta"}, "make its tensors on the device as they are created"),
+    (LEAKS_DEFAULT, {"builds_on_meta"}, "the default device leaked out of build_on"),
+    (MIXES_DEVICES, {"sums_across_devices"}, "no operation mixes tensors on two devices"),
+    (ADDS_INTO_FIRST, {"sums_across_devices"}, "changed the caller's tensors[0]"),
 ], ids=["no-assign", "mutates", "namedtuple", "params-only", "always-pinned", "pins-by-machine", "no-shuffle",
-        "strings-and-none"])
+        "strings-and-none", "moves-after", "leaks-default", "mixes-devices", "adds-into-first"])
 def test_wrong_answer_fails_with_a_message_naming_the_mistake(grade_source, solution_source, patch, failing, phrase):
     report = grade_source(EX, solution_source(EX) + "\n" + patch)
     got = statuses(report)

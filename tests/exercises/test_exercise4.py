@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,24 @@ WRONG = {
         WRAP_RESNET + "    for m in net.modules():\n        if isinstance(m, nn.Conv2d):\n            m.bias = None\n"
         "    return net\n",
         ["resnet_shapes"], "no bias"),
+    "init_mean_not_std": (  # the positional argument after the tensor is the mean
+        "def init_weights(m):\n    if type(m) in (nn.Linear, nn.Conv2d):\n        nn.init.normal_(m.weight, 0.01)\n",
+        ["init_weights_d2l"], "sets the MEAN"),
+    "init_every_weight": (  # hasattr catches BatchNorm's weight too
+        "def init_weights(m):\n    if getattr(m, 'weight', None) is not None:\n"
+        "        nn.init.normal_(m.weight, std=0.01)\n",
+        ["init_weights_d2l"], "changed 1.weight"),
+    "init_biases_too": (
+        "def init_weights(m):\n    if type(m) in (nn.Linear, nn.Conv2d):\n        nn.init.normal_(m.weight, std=0.01)\n"
+        "        nn.init.zeros_(m.bias)\n",
+        ["init_weights_d2l"], "0.bias"),
+    "init_without_a_type_test": (  # ReLU has no weight: net.apply hands it over all the same
+        "def init_weights(m):\n    nn.init.normal_(m.weight, std=0.01)\n",
+        ["init_weights_d2l"], "act only on nn.Linear and nn.Conv2d"),
+    "init_uniform": (
+        "def init_weights(m):\n    if type(m) in (nn.Linear, nn.Conv2d):\n"
+        "        nn.init.uniform_(m.weight, -0.01 * 3 ** 0.5, 0.01 * 3 ** 0.5)\n",
+        ["init_weights_d2l"], "look uniform"),
 }
 
 
@@ -380,13 +400,20 @@ def test_full_run_forced_on_a_cpu_prints_plots_and_saves(monkeypatch, tmp_path, 
 
     fake_fashion = import_path(Path(__file__).parent.parent / "lab" / "test_data.py", "lab_test_data").fake_fashion
 
-    from labkit.lab.experiment import PLOT, RESULTS, load_module, run_full
+    from labkit.lab.experiment import COLUMNS, PLOT, RESULTS, TABLE, TABLE_CSV, load_module, run_full
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     fake_fashion(tmp_path / "data", n_train=64, n_test=16)
     (tmp_path / "exercise4.py").write_text(solution_source("exercise4"), encoding="utf-8")
     solution = load_module(tmp_path / "exercise4.py", "exercise4_full_run_test")
-    tiny = types.SimpleNamespace(resnet18=lambda n: solution.resnet18(n, base_channels=2), train=solution.train)
+    inits = []
+
+    def init_weights(m):  # the student's, counted: every run applies it to its fresh network, as the notes do
+        inits.append(type(m).__name__)
+        solution.init_weights(m)
+
+    tiny = types.SimpleNamespace(resnet18=lambda n: solution.resnet18(n, base_channels=2), train=solution.train,
+                                 init_weights=init_weights)
     lines = []
     runs = run_full(tiny, data_dir=tmp_path / "data", force=True, out_dir=tmp_path / "out", epochs=2,
                     echo=lines.append)
@@ -399,3 +426,38 @@ def test_full_run_forced_on_a_cpu_prints_plots_and_saves(monkeypatch, tmp_path, 
     saved = json.loads((tmp_path / "out" / RESULTS).read_text())
     assert [s["batch_size"] for s in saved] == [256, 512, 512]
     assert (tmp_path / "out" / PLOT).stat().st_size > 10_000
+    assert inits.count("Linear") == 3 and inits.count("Sequential") > 3  # each run: every module, once
+    assert not any("no init_weights" in line for line in lines) and TABLE in lines[-1] and TABLE_CSV in lines[-1]
+    table = (tmp_path / "out" / TABLE).read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| " + " | ".join(COLUMNS) + " |" and len(rows) == 4
+    assert rows[1].startswith("| 1 GPU | cpu | 256 | 0.1 | 0 | 2 | ") and rows[1].endswith(" | 0.92 | 14.0 |")
+    assert rows[2].startswith("| 2 GPUs | cpu | 512 | 0.2 | 0 | 2 | ") and rows[2].endswith(" | 0.72 | 9.3 |")
+    assert rows[3].startswith("| 2 GPUs + warm-up | cpu | 512 | 0.2 | 1 | 2 | ") and rows[3].endswith(" | - | - |")
+    assert f"| {runs[0].test_acc:.2f} | " in rows[1] and f"| {runs[0].seconds_per_epoch:.1f} | " in rows[1]
+    assert "1.51x in the notes" in table and "not a clean batch-size effect" in table and "only cpu here" in table
+    sheet = list(csv.reader(io.StringIO((tmp_path / "out" / TABLE_CSV).read_text())))
+    assert sheet[0] == COLUMNS and [r[0] for r in sheet[1:]] == ["1 GPU", "2 GPUs", "2 GPUs + warm-up"]
+    assert sheet[2][-2:] == ["0.72", "9.3"] and sheet[3][-2:] == ["-", "-"]
+
+
+def test_full_run_without_init_weights_says_so_and_an_unfinished_file_is_a_clear_error(monkeypatch, tmp_path):
+    import types
+
+    import torch
+
+    from labkit.files import import_path
+    from labkit.lab.experiment import ExperimentError, run_full
+
+    fake_fashion = import_path(Path(__file__).parent.parent / "lab" / "test_data.py", "lab_test_data").fake_fashion
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    fake_fashion(tmp_path / "data", n_train=16, n_test=8)
+
+    def resnet18(n):
+        raise NotImplementedError("exercise4: resnet18")
+
+    lines = []
+    with pytest.raises(ExperimentError, match="exercise4: resnet18 is not implemented yet: finish it first"):
+        run_full(types.SimpleNamespace(resnet18=resnet18, train=None), data_dir=tmp_path / "data", force=True,
+                 out_dir=tmp_path / "out", epochs=1, echo=lines.append)
+    assert any("no init_weights" in line and "std 0.01" in line for line in lines)

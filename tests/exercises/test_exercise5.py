@@ -32,6 +32,16 @@ WRONG = {
         "    parts = [slice(i * size, (i + 1) * size) for i in range(len(devices))]\n"
         "    return [X[s].to(d) for s, d in zip(parts, devices)], [y[s].to(d) for s, d in zip(parts, devices)]\n",
         ["split_chunks"], "tensor.chunk semantics"),
+    "split_ignores_dim": (
+        "def split_batch(X, y, devices, dim=0):\n"
+        "    return ([x.to(d) for x, d in zip(X.chunk(len(devices)), devices)],\n"
+        "            [t.to(d) for t, d in zip(y.chunk(len(devices)), devices)])\n",
+        ["split_along_dim"], "the shards split dim 0"),
+    "split_without_dim": (  # the signature before dim was added: every call with two arguments still works
+        "def split_batch(X, y, devices):\n"
+        "    return ([x.to(d) for x, d in zip(X.chunk(len(devices)), devices)],\n"
+        "            [t.to(d) for t, d in zip(y.chunk(len(devices)), devices)])\n",
+        ["split_along_dim"], "add the optional parameter dim: int = 0"),
     "replicate_same_object": (
         "def replicate(module, devices):\n    return [module] * len(devices)\n",
         ["replicate_independent"], "same module object"),

@@ -11,7 +11,7 @@ import random
 import pytest
 import torch
 
-from labkit.checks import CheckFailed
+from labkit.checks import CheckFailed, StudentError
 from labkit.course.course import resolve
 from labkit.files import import_path
 from labkit.grading.plan import load_checks
@@ -90,3 +90,60 @@ def test_pick_device_without_an_index_fails():
 def test_a_wrong_gpu_answer_fails_gpu_copies(mistake, phrase):
     with pytest.raises(CheckFailed, match=phrase):
         check("gpu_copies")(FakeSub(lambda values: on_gpu(values, mistake)))
+
+
+class TwoGpus(FakeSub):
+    """cuda:0, cuda:1 and a bare 'cuda' all played by the CPU; `raises`: the child's error, as CUDA reports it."""
+
+    def __init__(self, answer=lambda values: values, gpus: int = 2, raises: str = ""):
+        super().__init__(answer)
+        self.gpus, self.raises = gpus, raises
+
+    def run(self, prog, gate=None):
+        if self.raises:
+            raise StudentError({"type": "RuntimeError", "mro": ["RuntimeError", "Exception"], "message": self.raises})
+        cpu = dict.fromkeys(("cuda", "cuda:0", "cuda:1"), "cpu")
+        got = interpreter.run(self.student, swap(prog.to_data(), cpu), lambda: None)
+        return {"values": self.answer(got["values"]), "steps": got["steps"], "gates": []}
+
+
+def current_gpu(values: dict, mistake: str | None = None) -> dict:
+    """build_on('cuda:1', ...) as two GPUs report it: the model and the bare 'cuda' tensor on cuda:1, then cuda:0."""
+    values["net"]["devices"] = ["cuda:0" if mistake == "model on cuda:0" else "cuda:1"]
+    values["bare"] = [[p, "cuda:0" if mistake == "no current device" else "cuda:1"] for p, _ in values["bare"]]
+    values["after"] = [[p, "cuda:1" if mistake == "set_device leaks" else "cuda:0"] for p, _ in values["after"]]
+    return values
+
+
+def summed_on_gpu(values: dict, mistake: str | None = None) -> dict:
+    values["where"] = [[[], "cpu" if mistake == "left on the cpu" else "cuda:0"]]
+    if mistake == "one part dropped":
+        values["out"] = values["out"] - 1.0
+    return values
+
+
+def test_the_reference_answers_pass_the_device_context_and_sum_checks():
+    check("gpu_builds_on_current_device")(TwoGpus(current_gpu))
+    check("gpu_sums_across")(TwoGpus(summed_on_gpu, gpus=1))
+    check("gpu_sums_across")(TwoGpus(summed_on_gpu, gpus=2))
+
+
+@pytest.mark.parametrize(("mistake", "phrase"), [
+    ("no current device", "enter torch.cuda.device\\(device\\) too"),
+    ("set_device leaks", "leave the current GPU as it was"),
+    ("model on cuda:0", "expected cuda:1"),
+])
+def test_a_wrong_device_context_fails_and_says_why(mistake, phrase):
+    with pytest.raises(CheckFailed, match=phrase):
+        check("gpu_builds_on_current_device")(TwoGpus(lambda values: current_gpu(values, mistake)))
+
+
+@pytest.mark.parametrize(("sub", "phrase"), [
+    (TwoGpus(lambda values: summed_on_gpu(values, "left on the cpu")), "should be one tensor on cuda:0"),
+    (TwoGpus(lambda values: summed_on_gpu(values, "one part dropped")), "the sum differs"),
+    (TwoGpus(raises="Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"),
+     "no operation mixes tensors on two devices"),
+], ids=["left-on-cpu", "part-dropped", "mixes-devices"])
+def test_a_wrong_sum_on_gpus_fails_and_says_why(sub, phrase):
+    with pytest.raises(CheckFailed, match=phrase):
+        check("gpu_sums_across")(sub)

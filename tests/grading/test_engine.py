@@ -180,3 +180,18 @@ def test_wire_round_trip_and_refusals():
     with pytest.raises(wire.WireError):
         wire.decode({"__nonsense__": 1}, b"")
     assert isinstance(wire.decode(*wire.encode(object())), wire.Opaque)
+
+
+def test_keep_files_sees_what_the_child_wrote_and_cannot_change_a_verdict(worker, tmp_path):
+    path = tmp_path / "exercise99.py"
+    path.write_text(SOLUTION)
+    seen: dict[str, list[str]] = {}
+
+    def keep(name: str, workdir: Path) -> None:
+        seen[name] = sorted(p.name for p in workdir.iterdir())
+        raise OSError("disk full")  # a hook that breaks must not change the verdict
+
+    report = grade(resolve("exercise99", TOY), path, worker=worker, keep_files=keep)
+    assert statuses(report)["writes"] == "passed" and report.score == 5
+    assert "answer.pt" in seen["writes"]  # the file save() wrote, at the path the check chose
+    assert set(seen) == {"adds", "scales", "writes", "builds", "adds_again"}  # the skipped one has no folder

@@ -68,3 +68,15 @@ def test_labkit_check_reports_the_long_expression_and_no_traceback(tmp_path, mon
                                 catch_exceptions=False)
     assert result.exit_code == 1, result.output
     assert "RecursionError" in result.output and "Traceback" not in result.output
+
+
+def test_every_import_failure_message_is_recognised_in_both_languages():
+    from labkit import i18n
+
+    catalog = i18n.parse_po(i18n.CATALOG)
+    templates = [m for m in catalog if m.startswith("your file could not be imported")]
+    assert len(templates) >= 3
+    for msgid in templates:  # what the engine writes, in English and in Chinese: `labkit hint` and the
+        for text in (msgid, catalog[msgid]):  # report's "see above" depend on telling them apart
+            assert messages.is_import_failure(text.format(why="x", line=1, msg="y")), text
+    assert not messages.is_import_failure("your code raised ValueError: bad")
