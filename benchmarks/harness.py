@@ -23,7 +23,7 @@ from labkit.course.course import resolve  # noqa: E402
 from labkit.files import import_path  # noqa: E402
 from labkit.grading.engine import judge, seed_for  # noqa: E402
 from labkit.grading.plan import load_checks  # noqa: E402
-from labkit.grading.submission import Submission  # noqa: E402
+from labkit.grading.submission import SharedWork, Submission  # noqa: E402
 from labkit.sandbox import wire  # noqa: E402
 from labkit.sandbox.child import describe  # noqa: E402
 
@@ -86,6 +86,7 @@ def run_direct(exercise_id: str, solution: Path) -> dict:
     results: dict[str, str] = {}
     messages: dict[str, str] = {}
     seed = seed_for(ex.id, "direct")
+    shared = SharedWork(lambda name: seed_for(f"{ex.id}.shared.{name}", str(seed)))  # as the engine seeds it
     here = os.getcwd()
     for spec in specs:
         if spec.needs_gpus > 0:
@@ -97,7 +98,7 @@ def run_direct(exercise_id: str, solution: Path) -> dict:
         with tempfile.TemporaryDirectory(prefix=f"direct-{ex.id}-") as workdir:
             os.chdir(workdir)
             sub = Submission(DirectSession(student, str(solution)), check_seed, Path(workdir), 0,
-                             spec.timeout)
+                             spec.timeout, shared)
             try:
                 status, msg, _ = judge(lambda sub=sub, spec=spec: spec.fn(sub) or "")
             finally:

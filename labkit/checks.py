@@ -74,6 +74,15 @@ def check(points: int, title: str, *, needs_gpus: int = 0, hint: str | None = No
     return mark
 
 
+def shared(fn: Callable) -> Callable:
+    """Declare work several checks judge: `sub.shared(fn)` runs `fn(sub)` once per graded file, in the child of
+    the first check that asks, with inputs drawn from a seed of its own (the same whichever check asks first);
+    every later check gets the same value, or the same failure, which each check words for itself. Return plain
+    data: the asking check's folder is removed when that check ends."""
+    fn.__labkit_shared__ = fn.__name__
+    return fn
+
+
 def probe(fn: Callable) -> Callable:
     """Removed: trusted code beside the student's is code the student can call. See docs/migrating-probes.md."""
     raise TypeError(f"@probe ({fn.__name__}) was removed in labkit 0.3: the child no longer imports checks files. "

@@ -47,3 +47,32 @@ def test_batch_split_separates_start_up_from_the_price_per_submission() -> None:
 
     per, fixed = split(2.0 + 24 * 0.15, 2.0 + 72 * 0.15, 24, 72)  # T(n) = 2 s + 0.15 s per submission
     assert abs(per - 0.15) < 1e-9 and abs(fixed - 2.0) < 1e-9
+
+
+def test_the_plain_script_baseline_runs_the_checks_cases(tmp_path: Path) -> None:
+    script = [sys.executable, str(ROOT / "benchmarks/plain_check.py")]
+    good = subprocess.run([*script, str(ROOT / "solutions/exercise2.py")], capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0 and good.stdout.strip() == "14/14 cases agree", good.stdout + good.stderr
+    wrong = tmp_path / "exercise2.py"
+    wrong.write_text("def replica_batch_sizes(batch_size, num_devices):\n"
+                     "    return [batch_size // num_devices] * num_devices\n")
+    bad = subprocess.run([*script, str(wrong)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "wrong: [(10, 3)" in bad.stdout, bad.stdout
+
+
+def test_checks_rows_pair_the_runs_and_say_the_targets(monkeypatch) -> None:
+    from benchmarks import checks
+
+    canned = {"labkit": [2.6, 2.4, 2.5], "python": [2.0, 2.0, 2.0]}  # per pair: 1.30x, 1.20x, 1.25x
+
+    def fake_timed(argv, cwd=ROOT):
+        kind = "labkit" if argv[0].endswith("labkit") else "python"
+        return (canned[kind].pop(0) if len(canned[kind]) > 1 else canned[kind][0]), 0
+
+    monkeypatch.setattr(checks, "timed", fake_timed)
+    row = checks.one_check(2)  # one warm-up pair, then two counted: 1.20x and 1.25x
+    assert row.compare == "1.23x" and row.target == "<= 1.3x" and row.verdict == "ok"
+    assert row.values["runs"] == [2.4, 2.5] and row.values["plain_s"] == 2.0
+    monkeypatch.setattr(checks, "timed", lambda argv, cwd=ROOT: (80.0, 0))
+    slow = checks.check_all(1)
+    assert slow.measured == "80.0 s" and slow.target == "<= 75 s" and slow.verdict == "MISSED"

@@ -11,6 +11,7 @@ from torch import nn
 from labkit.checks import check, expect, expect_equal, fail, load_student_tensors, read_student_file
 from labkit.i18n import _
 from labkit.inputs import build
+from labkit.lab.linefit import expect_descent, expect_losses, least_squares_mse, mse
 from labkit.recipe import Program, hook, module, on, ref
 
 # The course notes' 15-point linear regression.
@@ -33,12 +34,6 @@ def random_line(sub) -> tuple[torch.Tensor, torch.Tensor]:
     x = X15 + (torch.rand(15, 1, generator=g) - 0.5) * 0.4
     slope, intercept = sub.rng.uniform(-0.5, 0.5), sub.rng.choice([-1, 1]) * sub.rng.uniform(2.0, 4.0)
     return x, slope * x + intercept + 0.4 * torch.randn(15, 1, generator=g)
-
-
-def least_squares_mse(x: torch.Tensor, y: torch.Tensor) -> float:
-    """The best MSE any line reaches on (x, y), computed in float64."""
-    a = torch.cat([x, torch.ones_like(x)], dim=1).double()
-    return ((a @ torch.linalg.lstsq(a, y.double()).solution - y.double()) ** 2).mean().item()
 
 
 def linear(weight: torch.Tensor, bias: torch.Tensor, wrap: str | None = None) -> dict:
@@ -162,49 +157,6 @@ def fitted(sub, x: torch.Tensor, y: torch.Tensor, epochs: int, device: object) -
     """What fit_line(x, y, epochs, 0.02, device) returned: a model arrives as its facts (parameters with values)."""
     prog = Program().call("fit_line", x, y, epochs, 0.02, device, save="out")
     return sub.run(prog.report("out"))["values"]["out"]
-
-
-def mse(got: object, x: torch.Tensor, y: torch.Tensor, call: str) -> float:
-    """The MSE of the returned model, computed here from its weight and bias (its only parameters)."""
-    ok = type(got) is tuple and len(got) == 2 and isinstance(got[0], dict) and got[0].get("report") == "module"
-    expect(ok, f"{call} should return (model, losses), got {type(got).__name__}")
-    params = {name.rsplit(".", 1)[-1]: t for name, t in got[0]["params"]}
-    expect(len(got[0]["params"]) == 2 and set(params) == {"weight", "bias"} and all(
-        t.numel() == 1 for t in params.values()), f"{call}: the model should be an nn.Linear(1, 1) (one weight, "
-           f"one bias), got parameters {[(n, tuple(t.shape)) for n, t in got[0]['params']]}")
-    w, b = params["weight"].double().item(), params["bias"].double().item()
-    return ((w * x.double() + b - y.double()) ** 2).mean().item()
-
-
-def expect_losses(losses: object, epochs: int, call: str) -> None:
-    expect(type(losses) is list, f"{call}: losses should be a list, got {type(losses).__name__}")
-    expect(len(losses) == epochs, f"{call}: expected {epochs} losses (one per epoch), got {len(losses)}")
-    odd = [type(v).__name__ for v in losses if type(v) is not float]
-    expect(not odd, f"{call}: losses should be Python floats (loss.item()), got {odd[0] if odd else ''}; keeping "
-           "tensors keeps every epoch's autograd graph alive")
-
-
-def expect_descent(losses: list[float], reached: float, x: torch.Tensor, y: torch.Tensor, call: str,
-                   far: bool) -> None:
-    """The losses and the model are those of full-batch gradient descent with lr 0.02 on these points: the MSE is
-    quadratic, so its excess over the least squares after t steps is a*r1**t + b*r2**t, r = (1 - lr*h)**2 for the
-    eigenvalues h of its Hessian (2/N)·AᵀA. The grader fits the start (a, b); the model is the curve's next (or, if
-    recorded after the step, last) point. Faking it means computing the Hessian's spectrum: more work than SGD."""
-    expect(all(math.isfinite(v) and v > 0 for v in losses), f"{call}: every loss should be a positive number")
-    a, got = torch.cat([x, torch.ones_like(x)], dim=1).double(), torch.tensor(losses, dtype=torch.float64)
-    best = least_squares_mse(x, y)
-    expect(not far or losses[0] - best > 1e-3, f"{call}: the first loss {losses[0]:.6g} is already the least-squares "
-           f"MSE {best:.6g}; train from nn.Linear(1, 1)'s own initialisation")  # these lines start far from it
-    rates = (1 - 0.02 * torch.linalg.eigvalsh(2 / len(a) * a.T @ a)) ** 2
-    basis = rates ** torch.arange(len(got) + 1, dtype=torch.float64)[:, None]
-    start = torch.linalg.lstsq(basis[:-1] / got[:, None], ((got - best) / got)[:, None]).solution
-    want = best + (basis @ start).flatten()
-    t = int(((want[:-1] - got).abs() / got).argmax())
-    expect(abs(want[t] - got[t]) <= 1e-4 * got[t], f"{call}: the losses do not follow full-batch gradient descent "
-           f"with lr 0.02 on these points (epoch {t}: {losses[t]:.6g}, where the other epochs say {want[t]:.6g}); "
-           "each epoch: the MSE of model(x) on all the points, one SGD step, losses.append(loss.item())")
-    expect(min(abs(reached - want[-1]), abs(reached - want[-2])) <= 1e-4 * reached, f"{call}: the returned model "
-           f"(MSE {reached:.6g}) is not the one these losses trained; return the model you trained")
 
 
 @check(points=3, title="fit_line reaches the least-squares fit (lr 0.02, 1000 epochs), one loss per epoch",

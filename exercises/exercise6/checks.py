@@ -5,6 +5,7 @@ Each launch is a program step run in the student's sandbox (Program.launch): tor
 its data, or labkit's small ResNet on synthetic images). What the ranks and the launcher report comes from
 the student's processes, so the points come from what the grader recomputes here: the final parameters
 against its own replay of the same training on one process, the checkpoint it reads itself, its own clock.
+One two-rank launch (`two_ranks`, @shared) feeds the four checks that judge a plain two-rank run.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
-from labkit.checks import CheckFailed, check, expect, expect_close, fail, inconclusive, load_student_tensors
+from labkit.checks import CheckFailed, check, expect, expect_close, fail, inconclusive, load_student_tensors, shared
 from labkit.i18n import _
 from labkit.inputs import build
 from labkit.lab.loadmeter import LoadMeter
@@ -87,9 +88,9 @@ def launch_two(sub, gpus: bool = False, nodes: int = 1) -> tuple[dict, dict, obj
     return args, got, checkpoint
 
 
-def judge_equal_to_single(sub, gpus: bool, nodes: int = 1) -> None:
-    """Every rank's returned state equals the grader's replay: the data proves the path (shards, averaging)."""
-    args, got, _path = launch_two(sub, gpus, nodes)
+def judge_states(args: dict, got: dict) -> None:
+    """Every rank's returned state equals the grader's replay of the same training on one process: the data proves
+    the path (shards, averaging)."""
     want = reference(args, 2)
     for r, v in enumerate(got["values"]):
         state = v["state_dict"]
@@ -99,6 +100,26 @@ def judge_equal_to_single(sub, gpus: bool, nodes: int = 1) -> None:
         for k in want:
             expect_close(state[k], want[k], f"rank {r}'s {k} after {args['epochs']} epochs compared with one process "
                          "trained on the same global batches (DDP + DistributedSampler + plain SGD)", atol=1e-5)
+
+
+@shared
+def two_ranks(sub) -> dict:
+    """One launch of two ranks (gloo) on a fresh small problem that four checks judge, each its own part; the
+    checkpoint is read now, while the folder it was written to exists (labkit.checks.shared)."""
+    args, got, path = launch_two(sub)
+    try:
+        return {"args": args, "got": got, "checkpoint": load_student_tensors(
+            path, max_bytes=64 << 20, what="the checkpoint at cfg['checkpoint']"), "checkpoint_problem": ""}
+    except CheckFailed as exc:
+        return {"args": args, "got": got, "checkpoint": None, "checkpoint_problem": str(exc)}
+
+
+def small_run(sub, what: str = "") -> dict:
+    """The shared two-rank launch; a failure of it worded for the check asking (`what` it could not judge)."""
+    try:
+        return sub.shared(two_ranks)
+    except CheckFailed as exc:
+        fail(f"{what}: {exc}" if what else str(exc))
 
 
 @check(points=3, title="shard gives the indices DistributedSampler gives (padding included)",
@@ -128,16 +149,17 @@ def shard_matches_sampler(sub):
        hint_zh="init_process_group('gloo')、DDP(cfg['model']())、带 DistributedSampler 的 DataLoader、"
        "SGD(lr)、cross_entropy；返回 model.module.state_dict()。")
 def ddp_equals_single_process(sub):
-    judge_equal_to_single(sub, gpus=False)
+    run = small_run(sub)
+    judge_states(run["args"], run["got"])
 
 
 @check(points=2, title="every epoch is shuffled differently (set_epoch)",
-       hint="Call sampler.set_epoch(epoch) at the start of every epoch, before iterating the DataLoader.",
-       timeout=120,
+       hint="Call sampler.set_epoch(epoch) at the start of every epoch, before iterating the DataLoader.", timeout=120,
        title_zh="每一轮的打乱顺序都不同（set_epoch）",
        hint_zh="在每一轮开始时、遍历 DataLoader 之前调用 sampler.set_epoch(epoch)。")
 def epochs_shuffled(sub):
-    args, got, _path = launch_two(sub)
+    run = small_run(sub, "no epochs to judge")
+    args, got = run["args"], run["got"]
     for r, v in enumerate(got["values"]):  # what the ranks say they saw: it explains; the replay below proves
         seen = v["epoch_indices"]
         expect(isinstance(seen, list) and all(isinstance(e, list) for e in seen),
@@ -160,20 +182,21 @@ def epochs_shuffled(sub):
 
 
 @check(points=3, title="rank 0 alone writes the checkpoint once, without the 'module.' prefix",
-       hint="if rank == 0: torch.save(model.module.state_dict(), cfg['checkpoint']); then dist.barrier().",
-       timeout=120,
+       hint="if rank == 0: torch.save(model.module.state_dict(), cfg['checkpoint']); then dist.barrier().", timeout=120,
        title_zh="只有 rank 0 写入检查点，只写一次，且不带 'module.' 前缀",
        hint_zh="if rank == 0: torch.save(model.module.state_dict(), cfg['checkpoint'])；然后调用 dist.barrier()。")
 def checkpoint_rank0(sub):
-    args, got, path = launch_two(sub)
+    run = small_run(sub, "no checkpoint to judge")
+    args, got = run["args"], run["got"]
     # Counted by labkit inside each rank (a fact only the ranks see): making it true is one honest line
     # (`if rank == 0:`); hiding a second writer means saving under another name on purpose, and gains nothing:
-    # the file itself is read here by the grader and compared with its own replay.
+    # the file itself is read by the grader and compared with its own replay.
     saves = got["saves"]
     expect(saves[1] == 0, _("rank 1 called torch.save {n} time(s): every rank writes the checkpoint; only rank 0 "
                             "may (if rank == 0: ...), or the ranks race on one file").format(n=saves[1]))
     expect(saves[0] == 1, f"rank 0 called torch.save {saves[0]} time(s), expected exactly once")
-    ckpt = load_student_tensors(path, max_bytes=64 << 20, what="the checkpoint at cfg['checkpoint']")
+    expect(not run["checkpoint_problem"], run["checkpoint_problem"])
+    ckpt = run["checkpoint"]
     expect(isinstance(ckpt, dict), "the checkpoint should be a state_dict")
     prefixed = [k for k in ckpt if str(k).startswith("module.")]
     expect(not prefixed, _("the checkpoint keeps the 'module.' prefix ({keys}...): save model.module.state_dict(), "
@@ -191,14 +214,13 @@ def checkpoint_rank0(sub):
 @check(points=2, title="two ranks on two GPUs (nccl, one GPU per rank) end equal to one process", needs_gpus=2,
        hint="torch.cuda.set_device(local_rank) before init_process_group('nccl'), with local_rank = "
        "int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count() (torchrun sets LOCAL_RANK, mp.spawn "
-       "does not); DDP(model, device_ids=[local_rank]).",
-       timeout=120,
+       "does not); DDP(model, device_ids=[local_rank]).", timeout=120,
        title_zh="两块 GPU 上的两个 rank（nccl，每个 rank 一块 GPU）训练结束时与单个进程结果相同",
        hint_zh="在 init_process_group('nccl') 之前调用 torch.cuda.set_device(local_rank)，其中 local_rank = "
        "int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()（torchrun 会设置 LOCAL_RANK，"
        "mp.spawn 不会）；DDP(model, device_ids=[local_rank])。")
 def ddp_nccl(sub):
-    judge_equal_to_single(sub, gpus=True)
+    judge_states(*launch_two(sub, gpus=True)[:2])
 
 
 @check(points=2, title="the same result when launched as two torchrun nodes (c10d rendezvous, 127.0.0.1)",
@@ -208,7 +230,7 @@ def ddp_nccl(sub):
        hint_zh="使用 worker 接收到的 rank 和 world_size（即 torchrun 的 RANK 和 WORLD_SIZE）："
        "LOCAL_RANK 是节点内的 rank，在这里两个节点上都是 0；它只用来选择 GPU。")
 def two_nodes_same_result(sub):
-    judge_equal_to_single(sub, gpus=False, nodes=2)
+    judge_states(*launch_two(sub, nodes=2)[:2])
 
 
 # --- the speed check ----------------------------------------------------------------------------
@@ -268,10 +290,11 @@ def two_workers_faster(sub):
                          "check again when nothing else runs")
         fail(f"{measured}; expected at least {SPEEDUP_TARGET}x. Does each rank train only its shard "
              "(DistributedSampler) with batch_size=cfg['batch_size'] (already the per-rank share)?")
-    # Time counts only for a worker that trains: on a fresh small problem (a launch like the others) the ranks
-    # must end where the grader's replay ends. A worker that sleeps instead of training stops here.
+    # Time counts only for a worker that trains: on the small problem (the launch the other checks judge) the
+    # ranks must end where the grader's replay ends. A worker that sleeps instead of training stops here.
     try:
-        judge_equal_to_single(sub, gpus=False)
+        run = small_run(sub)
+        judge_states(run["args"], run["got"])
     except CheckFailed as exc:
         fail(f"{measured}, but a speedup counts only for a worker that trains: {exc}")
     sub.note(f"{measured}; efficiency {speedup / 2:.0%}")

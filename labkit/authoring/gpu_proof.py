@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from labkit.authoring.mutants import MUTANTS
 from labkit.authoring.selfcheck import _first_line as first_line
 from labkit.course.catalog import Exercise, find_exercises
 from labkit.grading import engine
@@ -23,26 +23,6 @@ from labkit.grading.plan import load_checks
 from labkit.lab import devices
 from labkit.paths import IMPORT_ROOT
 
-# The known-wrong variant of each GPU check: (pattern, replacement, what is wrong) applied to the solution with
-# re.sub, every match. Each anchor says no more than the check's own hint or message does: this module ships to
-# students. A pattern that no longer matches is reported (the row says which), never silently dropped.
-MUTANTS = {
-    "exercise1.picks_cuda": (r'torch\.device\("cuda", 0\)', 'torch.device("cuda")', "cuda without an index"),
-    "exercise1.gpu_copies": (r"\bpin_memory=\w+", "pin_memory=False", "batches not pinned"),
-    "exercise1.gpu_builds_on_current_device": (r"\btorch\.cuda\.device\(device\) if", "contextlib.nullcontext() if",
-                                               "the current GPU never set"),
-    "exercise1.gpu_sums_across": (r"\+= t\.to\(device\)", "+= t", "operands not moved"),
-    "exercise2.wrap_splits": (r"\bnn\.DataParallel\(", "(lambda m, device_ids=None: m)(", "never wrapped"),
-    "exercise3.gpu_count_in_child": (r",\s*\*\*cuda_env\(visible\)", "", "the child inherits the parent's mask"),
-    "exercise4.gpu_epoch_times_synchronised": (r"\btorch\.cuda\.synchronize\(", "(lambda *_: None)(", "no sync"),
-    "exercise4.two_gpus_faster": (r"\bnn\.DataParallel\(", "(lambda m, device_ids=None: m)(", "one GPU only"),
-    "exercise5.gpu_split_replicate": (r"\.to\(devices\[i\]\)", "", "shards stay where they were"),
-    "exercise5.gpu_step": (r"\.copy_\(total\)", ".copy_(total / len(tensors))", "averaged, not summed"),
-    "exercise6.ddp_nccl": (r"\bsampler\.set_epoch\(epoch\)", "None", "no set_epoch"),
-    "exercise7.gpu_pipeline_faster": (r"\Z", "\n\ndef pipelined_forward(model, x, micro_batches):\n"
-                                            "    return model(x)\n", "the naive split, no pipelining"),
-    "exercise8.cuda_synchronised": (r"\btorch\.cuda\.synchronize\(", "(lambda *_: None)(", "no sync"),
-}
 SANDBOX_CHECK = "exercise1.gpu_copies"  # real copies to cuda:0 and pinned memory: the device nodes must all work
 FULL_RUN_IMAGES = (16384, 2048)  # the synthetic stand-in's training and test images, when Fashion-MNIST is absent
 FULL_RUN_SECONDS, DOCTOR_SECONDS = 300, 120  # limits of the two commands run in a process of their own
@@ -109,7 +89,7 @@ def wrong_variant(ex: Exercise, check: str, solution: Path, tmp: Path) -> tuple[
     pattern, replacement, _why = MUTANTS[f"{ex.id}.{check}"]
     text, hits = re.subn(pattern, lambda _m: replacement, solution.read_text(encoding="utf-8"))
     if not hits:
-        raise ValueError(f"the mutation {pattern!r} no longer matches {solution}: update MUTANTS in {__file__}")
+        raise ValueError(f"the mutation {pattern!r} no longer matches {solution}: update labkit/authoring/mutants.py")
     path = tmp / f"{ex.id}-{check}" / ex.filename
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -197,28 +177,10 @@ def doctor_row(gpus: int) -> Row:
                     rc == 0 and seen == gpus, start, "\n".join(notes))
 
 
-def write_stand_in(root: Path, n_train: int, n_test: int) -> Path:
-    """The synthetic stand-in written as Fashion-MNIST's four IDX files under `root`: `labkit run` reads it as is."""
-    import torch
-
-    from labkit.inputs import synthetic
-    from labkit.lab.data import RAW_FILES, raw_folder
-
-    raw = raw_folder(root)
-    raw.mkdir(parents=True, exist_ok=True)
-    for (images_name, labels_name), n, seed in zip((RAW_FILES[:2], RAW_FILES[2:]), (n_train, n_test), (0, 1_000_003),
-                                                   strict=True):
-        images, labels = synthetic(n, seed).tensors
-        pixels = images.mul(255).round_().clamp_(0, 255).to(torch.uint8)
-        (raw / images_name).write_bytes(struct.pack(">IIII", 0x803, n, *pixels.shape[2:]) + pixels.numpy().tobytes())
-        (raw / labels_name).write_bytes(struct.pack(">II", 0x801, n) + labels.to(pixels.dtype).numpy().tobytes())
-    return root
-
-
 def full_run_row(exercises: list[Exercise], solutions: Path, gpus: int, tmp: Path) -> list[Row]:
     """`labkit run EX --full --epochs 1` on the solution: every run trains its one epoch and is saved."""
     from labkit.course.workspace import init
-    from labkit.lab.data import has_fashion_mnist
+    from labkit.lab.data import has_fashion_mnist, write_stand_in
     from labkit.lab.experiment import RESULTS
 
     ex = next((e for e in exercises if e.full_run), None)

@@ -14,7 +14,8 @@ from labkit.course.visibility import read_visibility
 from labkit.files import write_atomic, zip_entry
 from labkit.paths import IMPORT_ROOT
 
-STUDENT_PARTS = ("exercise.toml", "README.md", "starter.py", "checks.py")  # visible checks are public anyway
+# visible checks are public anyway; both statements travel
+STUDENT_PARTS = ("exercise.toml", "README.md", "README.zh-CN.md", "starter.py", "checks.py")
 SOURCE_FILES = ("pyproject.toml", "constraints.txt", "README.md", "LICENSE")  # a checkout: it can build
 SKIPPED = {"__pycache__", ".pytest_cache"}
 GRADER_README = """\

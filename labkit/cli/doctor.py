@@ -29,12 +29,18 @@ def doctor(as_json: bool, strict: bool, gpu_view: bool, watch_seconds: float | N
 
         watch(watch_seconds, click.echo, click.clear)
         return
+    from labkit.classroom.slurm_cli import doctor_lines
     from labkit.lab.devices import fingerprint, format_p2p, warnings
+    from labkit.lab.pins import torch_pin_warning
+    from labkit.sandbox.modes import sandbox_report
 
     fp = fingerprint()
-    notes = warnings(fp)
+    notes = warnings(fp) + [w for w in [torch_pin_warning()] if w]
+    sandboxes, slurm = sandbox_report(), doctor_lines()
     if as_json:
-        click.echo(json.dumps({**fp.as_dict(), "warnings": notes}, indent=2))
+        click.echo(json.dumps({**fp.as_dict(), "warnings": notes,
+                               "sandboxes": {s.name: {"works": s.works, "why": s.why} for s in sandboxes},
+                               "slurm": [{"what": w, "ok": ok, "detail": d} for w, ok, d in slurm]}, indent=2))
     else:
         for key, value in fp.as_dict().items():
             if key == "gpus":
@@ -56,6 +62,11 @@ def doctor(as_json: bool, strict: bool, gpu_view: bool, watch_seconds: float | N
             click.echo(_("peer-to-peer access (can the row GPU read the column GPU directly?):"))
             for line in format_p2p(fp.p2p):
                 click.echo(f"  {line}")
+        for box in sandboxes:  # what `check --sandbox` and `grade --sandbox` can use here
+            state = _("works") if box.works else _("no: {why}").format(why=box.why)
+            click.echo(f"{'sandbox ' + box.name:<12} {state}")
+        for what, ok, detail in slurm:  # `labkit grade --executor slurm` (docs/slurm.md)
+            click.echo(f"{what:<12} {'ok' if ok else 'no'}: {detail}")
         for note in notes:
             click.echo(click.style(_("warning: {note}").format(note=note), fg="yellow"))
     sys.exit(1 if strict and notes else 0)

@@ -17,7 +17,7 @@ from labkit.grading.lease import gpu_lease
 from labkit.grading.messages import import_message, student_error_message, syntax_error
 from labkit.grading.plan import plan
 from labkit.grading.results import CheckResult, Report
-from labkit.grading.submission import Submission
+from labkit.grading.submission import SharedWork, Submission
 from labkit.i18n import _, language
 from labkit.sandbox.errors import ChildGone, ImportFailed, WorkerFailed
 from labkit.sandbox.session import Limits, Session
@@ -55,6 +55,8 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
     gpus = the_plan.gpus
     broken: str | None = syntax_error(student)  # once the file cannot be imported, the remaining checks say so
     files: dict[Path, Path] = {}  # copies the sandbox can read; removed before the next student
+    # @shared work (one launch judged by several checks): seeded by its own name, so the same whichever check asks
+    shared = SharedWork(lambda name: seed_for(f"{exercise.id}.shared.{name}", str(report.seed)))
     try:
         files[student] = worker.scratch.stage(student)
         for spec in the_plan.checks:
@@ -68,7 +70,7 @@ def grade(exercise: Exercise, student: Path, *, worker: Worker | None = None, sa
                     worker.start()
                 with gpu_lease(spec.needs_gpus) as lease:  # a CPU check (needs 0) asks nothing, waits for nothing
                     result, import_failed = _run_one(worker, spec, exercise, files[student], report.seed, gpus,
-                                                     the_plan.limits, keep_files)
+                                                     the_plan.limits, keep_files, shared)
                 if import_failed:
                     broken = result.message
                 if lease.note:  # the wait is not in result.seconds: say it apart
@@ -113,7 +115,8 @@ def judge(attempt: Callable[[], str]) -> tuple[str, str, bool]:
 
 
 def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path, seed: int, gpus: int,
-             limits: Limits, keep_files: Callable[[str, Path], None] | None = None) -> tuple[CheckResult, bool]:
+             limits: Limits, keep_files: Callable[[str, Path], None] | None = None,
+             shared: SharedWork | None = None) -> tuple[CheckResult, bool]:
     """One check in a fresh child; also says whether the student's file failed to import."""
     check_seed = seed_for(f"{exercise.id}.{spec.name}", str(seed))
     # the child's own seed is a one-way function of the check's: knowing it, a submission cannot redraw the
@@ -129,7 +132,7 @@ def _run_one(worker: Worker, spec: CheckSpec, exercise: Exercise, student: Path,
         opened.append(worker.session(student=student, module=exercise.id, workdir=workdir,
                                      limits=limits, seed=child_seed))
         opened[0].open()
-        sub = Submission(opened[0], check_seed, workdir, gpus, spec.timeout)
+        sub = Submission(opened[0], check_seed, workdir, gpus, spec.timeout, shared)
         spec.fn(sub)
         return "\n".join(sub.notes)
 

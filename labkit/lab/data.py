@@ -10,6 +10,7 @@ import gzip
 import os
 import shutil
 import socket
+import struct
 from pathlib import Path
 
 import torch
@@ -129,3 +130,16 @@ def load(root: str | os.PathLike | None = None, n_train: int | None = None, n_te
     n_test = 10_000 if n_test is None else n_test
     # Test samples come from another seed: same classes, unseen images.
     return synthetic(n_train, seed), synthetic(n_test, seed + 1_000_003), f"synthetic stand-in (seed {seed})"
+
+
+def write_stand_in(root: Path, n_train: int, n_test: int) -> Path:
+    """The synthetic stand-in written as Fashion-MNIST's four IDX files under `root`: `labkit run` reads it as is."""
+    raw = raw_folder(root)
+    raw.mkdir(parents=True, exist_ok=True)
+    for (images_name, labels_name), n, seed in zip((RAW_FILES[:2], RAW_FILES[2:]), (n_train, n_test), (0, 1_000_003),
+                                                   strict=True):
+        images, labels = synthetic(n, seed).tensors
+        pixels = images.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+        (raw / images_name).write_bytes(struct.pack(">IIII", 0x803, n, *pixels.shape[2:]) + pixels.numpy().tobytes())
+        (raw / labels_name).write_bytes(struct.pack(">II", 0x801, n) + labels.to(pixels.dtype).numpy().tobytes())
+    return root

@@ -43,9 +43,10 @@ def main(ctl_fd: int, preload: Sequence[str] = (), huge_pages: bool = False) -> 
         try:
             data, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 2)
         except OSError:
-            return
-        if not data:
-            return
+            data, fds = b"", []
+        if not data:  # the grader is done with us: no need to tear torch down (~0.6 s)
+            reaper.kill_tree(os.getpid())
+            os._exit(0)
         job = json.loads(data)
         if job.get("op") == "kill":  # late: that child is already gone
             for fd in fds:

@@ -206,17 +206,6 @@ def test_without_a_mutation_the_starter_is_the_wrong_variant(monkeypatch, tmp_pa
     assert grading.calls[-1][1] == EXERCISES / "exercise8" / "starter.py"
 
 
-def test_the_stand_in_is_read_back_as_fashion_mnist(tmp_path):
-    from labkit.inputs import synthetic
-    from labkit.lab.data import fashion_mnist
-
-    st.write_stand_in(tmp_path, 30, 10)
-    train, test = fashion_mnist(tmp_path, train=True), fashion_mnist(tmp_path, train=False)
-    assert len(train) == 30 and len(test) == 10 and train.tensors[0].shape == (30, 1, 28, 28)
-    want = synthetic(30, 0).tensors
-    assert torch.equal(train.tensors[1], want[1]) and (train.tensors[0] - want[0]).abs().max() <= 0.5 / 255 + 1e-6
-
-
 def test_the_command_has_help_and_refuses_bad_input_in_one_line(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["selftest", "--help"])

@@ -55,7 +55,7 @@ def test_student_pack_has_starters_and_statements_but_no_solution_and_no_hidden_
     assert result.exit_code == 0, result.output
     files = contents(out)
     expected = {f"exercises/{ex}/{part}" for ex in ("exercise1", "exercise2")
-                for part in ("exercise.toml", "README.md", "starter.py", "checks.py")}
+                for part in ("exercise.toml", "README.md", "README.zh-CN.md", "starter.py", "checks.py")}
     assert set(files) == expected | {"course.toml", "README.md"}
     assert not [n for n in files if "solution" in n.lower() or n.startswith(("checks/", "hidden/"))]
     assert "checks_dir" not in files["course.toml"] and 'exercises = ["exercise1", "exercise2"]' in files["course.toml"]

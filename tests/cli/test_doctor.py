@@ -147,3 +147,31 @@ def test_the_gpu_view_without_nvidia_smi_says_so_and_exits_0(doctor, monkeypatch
 def test_watch_without_the_gpu_view_is_a_usage_error(doctor):
     out = doctor("--watch", "1")
     assert out.exit_code == 2 and "use it with --gpus" in out.output
+
+
+def test_doctor_says_which_sandboxes_work_and_whether_slurm_is_reachable(doctor, monkeypatch):
+    from labkit.classroom import slurm_cli
+    from labkit.sandbox import modes
+
+    monkeypatch.setattr(modes, "sandbox_report", lambda: [
+        modes.SandboxStatus("bwrap", False, "bubblewrap is not installed (apt-get install bubblewrap)"),
+        modes.SandboxStatus("none", True)])
+    monkeypatch.setattr(slurm_cli, "doctor_lines", lambda: [("slurm", False, "sbatch not found")])
+    out = doctor()
+    assert out.exit_code == 0
+    assert "sandbox bwrap no: bubblewrap is not installed (apt-get install bubblewrap)" in out.output
+    assert "sandbox none works" in out.output
+    assert "slurm        no: sbatch not found" in out.output
+    data = json.loads(doctor("--json").output)
+    why = "bubblewrap is not installed (apt-get install bubblewrap)"
+    assert data["sandboxes"]["bwrap"] == {"works": False, "why": why}
+    assert data["slurm"] == [{"what": "slurm", "ok": False, "detail": "sbatch not found"}]
+
+
+def test_a_torch_other_than_the_pinned_one_is_a_warning(doctor, monkeypatch):
+    from labkit.lab import pins
+
+    monkeypatch.setattr(pins, "installed_version", lambda name: "2.13.0" if name == "torch" else None)
+    out = doctor()
+    assert "warning:" in out.output and "2.13.0" in out.output and "2.14.1" in out.output
+    assert doctor("--strict").exit_code == 1

@@ -89,6 +89,9 @@ class CannedSub:
             record = {"values": [{"rank": r, "epoch_indices": [], "state_dict": state} for r in range(2)]}
         return {"values": {}, "steps": [{"error": "", "saves": [1] + [0] * (ws - 1), **record}], "gates": []}
 
+    def shared(self, fn):
+        return fn(self)  # the engine's SharedWork caches it per graded file; one call per check here
+
     def note(self, text):
         self.notes.append(text)
 

@@ -195,3 +195,68 @@ def test_keep_files_sees_what_the_child_wrote_and_cannot_change_a_verdict(worker
     assert statuses(report)["writes"] == "passed" and report.score == 5
     assert "answer.pt" in seen["writes"]  # the file save() wrote, at the path the check chose
     assert set(seen) == {"adds", "scales", "writes", "builds", "adds_again"}  # the skipped one has no folder
+
+
+SHARED_CHECKS = '''
+from pathlib import Path
+
+from labkit.checks import CheckFailed, check, expect, fail, shared
+
+RUNS = Path(__file__).with_name("runs.txt")  # the grader re-imports this file for each grade(): count on disk
+
+
+@shared
+def pair(sub):
+    with RUNS.open("a") as f:
+        f.write("x")
+    a, b = sub.rng.randint(-100, 100), sub.rng.randint(-100, 100)
+    got = sub.call("add", a, b)
+    expect(got == a + b, f"add({a}, {b}) gave {got!r}")
+    return [a, b]
+
+
+def asked(sub, what):
+    try:
+        return sub.shared(pair)
+    except CheckFailed as exc:
+        fail(f"{what}: {exc}")
+
+
+@check(points=1, title="first")
+def first(sub):
+    sub.note(f"judged {asked(sub, 'nothing for first to judge')}")
+
+
+@check(points=1, title="second")
+def second(sub):
+    sub.note(f"judged {asked(sub, 'nothing for second to judge')}")
+'''
+
+
+def test_shared_work_runs_once_and_every_check_words_its_failure(worker, tmp_path):
+    folder = tmp_path / "course" / "exercise99"
+    folder.mkdir(parents=True)
+    for name in ("exercise.toml", "README.md", "starter.py"):
+        (folder / name).write_bytes((TOY / "exercise99" / name).read_bytes())
+    (folder / "checks.py").write_text(SHARED_CHECKS)
+    exercise = resolve("exercise99", folder.parent)
+
+    def runs() -> int:
+        return len((folder / "runs.txt").read_text())
+
+    path = tmp_path / "exercise99.py"
+    path.write_text(SOLUTION)
+    both = grade(exercise, path, worker=worker)
+    assert statuses(both) == {"first": "passed", "second": "passed"} and runs() == 1  # one run, two verdicts
+    assert result(both, "first").message == result(both, "second").message.replace("second", "first")
+    alone = grade(exercise, path, worker=worker, only=["second"])
+    assert result(alone, "second").message == result(both, "second").message  # its own seed: same inputs
+    path.write_text(SOLUTION.replace("return a + b", "return a - b"))
+    wrong = grade(exercise, path, worker=worker)
+    assert statuses(wrong) == {"first": "failed", "second": "failed"} and runs() == 3
+    assert result(wrong, "first").message.startswith("nothing for first to judge: add(")
+    assert result(wrong, "second").message.startswith("nothing for second to judge: add(")
+    path.write_text(SOLUTION.replace("return a + b", "raise KeyError('no add here')"))
+    crashed = grade(exercise, path, worker=worker)
+    assert statuses(crashed) == {"first": "error", "second": "error"} and runs() == 4
+    assert all("no add here" in r.message for r in crashed.results)

@@ -138,3 +138,14 @@ def test_torchvision_is_imported_only_for_the_real_files(tmp_path):
             "print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_stand_in_is_read_back_as_fashion_mnist(tmp_path):
+    from labkit.inputs import synthetic
+    from labkit.lab.data import fashion_mnist, write_stand_in
+
+    write_stand_in(tmp_path, 30, 10)
+    train, test = fashion_mnist(tmp_path, train=True), fashion_mnist(tmp_path, train=False)
+    assert len(train) == 30 and len(test) == 10 and train.tensors[0].shape == (30, 1, 28, 28)
+    want = synthetic(30, 0).tensors
+    assert torch.equal(train.tensors[1], want[1]) and (train.tensors[0] - want[0]).abs().max() <= 0.5 / 255 + 1e-6

@@ -112,3 +112,43 @@ def test_preload_must_be_a_list_of_module_names(tmp_path, value):
 def test_preload_of_the_curriculum():
     assert resolve("exercise2").preload == ("torch._dynamo",)
     assert resolve("exercise1").preload == ()  # moving tensors to meta imports nothing lazily: nothing to pay for
+
+
+SLOW_MODULE = """
+import pathlib, time
+here = pathlib.Path(__file__).parent
+(here / "started").touch()
+deadline = time.monotonic() + 60
+while not (here / "release").exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+"""
+
+
+def test_a_slow_preload_never_holds_up_the_check_it_runs_beside(tmp_path):
+    """The worker imports `preload` in a thread while the first child runs: the grader hears 'exited' at once (a
+    single --only check never waits for it), and the next fork waits for the import to end."""
+    from labkit.paths import IMPORT_ROOT
+
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "labkit_slow_preload.py").write_text(SLOW_MODULE)
+
+    class SlowPreload(Worker):
+        def _argv(self, fd: int) -> list[str]:
+            code = (f"import sys; sys.path[:0] = [{str(mods)!r}, {str(IMPORT_ROOT)!r}]; "
+                    f"from labkit.sandbox.child import main; main({fd}, ['labkit_slow_preload'], False)")
+            return [sys.executable, "-I", "-c", code]
+
+    exercise = resolve("exercise99", TOY)
+    path = tmp_path / "exercise99.py"
+    shutil.copyfile(TOY / "exercise99" / "solution.py", path)
+    with SlowPreload("none") as worker:
+        start = time.monotonic()
+        first = grade(exercise, path, worker=worker, only=["adds"])
+        assert time.monotonic() - start < 30  # the import blocks for 60 s: the check did not wait for it
+        assert (mods / "started").exists() and not (mods / "release").exists()
+        pid = worker.proc.pid
+        (mods / "release").touch()
+        second = grade(exercise, path, worker=worker, only=["adds", "scales"])  # its fork joins the import
+        assert worker.proc.pid == pid  # the same worker all along: nothing timed out, nothing restarted
+    assert [r.status for r in first.results + second.results] == ["passed"] * 3

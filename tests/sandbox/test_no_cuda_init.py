@@ -66,7 +66,8 @@ print("clean", sorted(set(sys.argv[1:]) & set(sys.modules)))
 
 
 def test_the_workers_pre_fork_imports_never_initialise_cuda():
-    preloads = sorted({name for e in ("exercise2", "exercise4", "exercise5") for name in resolve(e).preload})
+    exercises = ("exercise2", "exercise4", "exercise5", "exercise6")
+    preloads = sorted({name for e in exercises for name in resolve(e).preload})
     assert preloads, "no exercise preloads a module: this test proves only the fixed imports"
     done = subprocess.run([sys.executable, "-c", WORKER_SIDE, *preloads], capture_output=True, text=True,
                           timeout=120)
