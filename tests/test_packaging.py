@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from wheel_venv import venv_with
 
 from labkit.course.course import all_exercises
 from labkit.grading.plan import load_checks
@@ -86,21 +87,6 @@ def test_requirements_agree_with_the_constraints_file():
         assert not spec.contains(f"{pinned.major}.{pinned.minor - 1}.0"), spec
 
 
-def fresh_venv_with(wheel: Path, tmp_path: Path) -> Path:
-    """A venv holding `wheel` in its own site-packages, this venv's packages (torch) after it; its python."""
-    import sysconfig
-
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site),
-                    str(wheel)], check=True)
-    (site / "zz-borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # its .pth files are not read
-    return python
-
-
 @pytest.mark.slow
 def test_make_dist_builds_an_sdist_and_a_wheel_that_installs_and_behaves(tmp_path):
     import shutil
@@ -127,7 +113,7 @@ def test_make_dist_builds_an_sdist_and_a_wheel_that_installs_and_behaves(tmp_pat
     assert "License-Expression: MIT" in metadata and "Requires-Dist: torch<2.15,>=2.14.1" in metadata
     assert "Requires-Dist: pyyaml>=6.0.1" in metadata and "Requires-Dist: torchvision<0.30,>=0.29.1;" in metadata
 
-    python = fresh_venv_with(wheel, tmp_path)
+    python, _site = venv_with(wheel, tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LABKIT_EXERCISES", "LABKIT_COURSE",
                                                             "LABKIT_SOLUTIONS")}
     probe = subprocess.run([str(python), "-c", "import labkit.lab.pins as p; print(p.constraints_file()); "

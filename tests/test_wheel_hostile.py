@@ -9,35 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+from wheel_venv import fresh_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ["conftest.py", "hostile", "toy", "sandbox/test_hostile.py"]
-
-
-def fresh_venv(tmp_path: Path) -> tuple[Path, Path]:
-    """A venv with the wheel installed in its own site-packages and this venv's packages after it."""
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
-                            str(ROOT)], capture_output=True, text=True)
-    if build.returncode != 0 and "No matching distribution" in build.stderr:
-        pytest.skip("hatchling cannot be fetched here: " + build.stderr.strip().splitlines()[-1])
-    assert build.returncode == 0, build.stderr
-    (wheel,) = (tmp_path / "dist").glob("labkit-*.whl")
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site),
-                    str(wheel)], check=True)
-    # torch, click, pytest: borrowed from this venv, after the wheel (a plain path line: its .pth files, the
-    # editable checkout's included, are not read)
-    (site / "zz-borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return python, site
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_wheel_hostile import fresh_venv
+from wheel_venv import fresh_venv
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """Inside one rank started by torchrun: run the student's `worker` and leave its result and progress for the launcher.
 
-`python -m labkit.sandbox.rank SPEC` is what torchrun starts on every rank. SPEC (written
+`python -m labkit.sandbox.rank SPEC` is what torchrun starts on every rank (or, forked by torchrun's
+`--run-path` with torch already imported, this file run as a script: labkit.sandbox.agents). SPEC (written
 by labkit.sandbox.launcher, read with weights_only) names the student's file, the function
 and cfg as a recipe, which labkit.inputs builds here: nothing but labkit and the student's
 file is imported. Output goes to `rank{RANK}.log`; the rank's progress (which phase it

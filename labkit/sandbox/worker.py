@@ -30,7 +30,6 @@ from labkit.sandbox.scratch import Scratch
 from labkit.sandbox.session import START_SECONDS, Limits, Session
 
 PROCESSES = 512  # RLIMIT_NPROC for a sandboxed uid: DDP checks need ~100 tasks (threads count), a fork bomb stops
-QUIT_SECONDS = 0.5  # at most, an idle worker's time to exit by itself when closed
 END_SECONDS = 1.0  # at most, a closed worker's time to kill its running check's processes itself
 THREAD_SECONDS = 5.0  # at exit, how long threads still grading (a class) get to unwind and close their workers
 
@@ -164,20 +163,9 @@ class Worker:
             if self._busy and self.sandbox == "none":  # the check's child has its own session, out of reach of
                 self._hang_up()  # the worker's group: the worker kills it (and its tree) when its socket closes
                 _wait_childless(self.proc, END_SECONDS)
-            elif self.alive() and self._log is None and self.sandbox != "container":
-                self._quit()  # idle: it exits at once, and its CPU time is accounted to labkit's (rusage)
             self.stop()
         finally:
             self.scratch.remove()
-
-    def _quit(self) -> None:
-        """Let an idle worker exit by itself (bubblewrap's init then reaps it, and we reap bubblewrap): a killed
-        sandbox takes the worker's rusage with it, and benchmarks would miss its torch import."""
-        self._hang_up()
-        try:
-            self.proc.wait(QUIT_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass  # stop() kills the group
 
     def _hang_up(self) -> None:
         """Close the control socket under the worker: it kills its check's processes and exits (any thread may)."""

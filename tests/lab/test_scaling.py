@@ -47,7 +47,13 @@ def test_bench_runs_the_solution_and_writes_table_and_plot(tmp_path):
     assert result.exit_code == 0, result.output
     assert "speedup" in result.output and "ideal" in result.output
     rows = json.loads((tmp_path / "exercise6-scaling.json").read_text())
-    assert [r["workers"] for r in rows] == [1, 2] and rows[1]["speedup"] > 1.0  # 1.8-2x when idle; >1 even busy
+    assert [r["workers"] for r in rows] == [1, 2]
+    # the figure itself (1.8-2x on an idle machine) is `make bench`'s: a busy CI machine can push it under 1, so
+    # the test holds the arithmetic, not the speed
+    one, two = rows
+    assert one["speedup"] == 1.0 and two["speedup"] > 0
+    assert abs(two["speedup"] - one["seconds_per_epoch"] / two["seconds_per_epoch"]) < 1e-9
+    assert abs(two["efficiency"] - two["speedup"] / 2) < 1e-9
     assert (tmp_path / "exercise6-scaling.png").stat().st_size > 1000
 
 
