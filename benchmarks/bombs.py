@@ -182,7 +182,7 @@ def grade_once(path: Path) -> dict:
     lines = out.strip().splitlines()
     _, rc, kib = lines[-1].split() if lines and lines[-1].startswith("RUSAGE") else ("", "-1", "0")
     try:
-        report = json.loads("\n".join(lines[:-1]))
+        (report,) = json.loads("\n".join(lines[:-1]))  # `check --json`: a list, one report per exercise
         outcome = {r["name"]: [r["status"], r["message"][:160]] for r in report["results"]}
     except (ValueError, KeyError, TypeError):
         outcome = {"report": ["none", "killed after a timeout" if hung else f"no JSON report (exit {rc})"]}

@@ -146,3 +146,18 @@ def test_the_launcher_cannot_report_more_time_than_the_grader_saw(monkeypatch, t
     monkeypatch.setitem(checks, "clock", lambda: inflated.now / 4)  # ...that the grader timed at a quarter of it
     with pytest.raises(CheckFailed, match="on the grader's clock"):
         check(inflated)
+
+
+def test_a_crashed_shared_launch_fails_each_check_that_judges_it_in_its_own_words(grade_source, solution_source):
+    """One two-rank launch feeds four checks: when it crashes, each of them fails and says what it could not
+    judge; a check that does not depend on it is not touched."""
+    source = patched(solution_source("exercise6"), "rank_1_crashes")
+    report = grade_source("exercise6", source, only=["shard_matches_sampler", "ddp_equals_single_process",
+                                                     "epochs_shuffled", "checkpoint_rank0"])
+    assert result(report, "shard_matches_sampler").status == "passed"
+    for name, lead in (("ddp_equals_single_process", "worker on 2 ranks: rank 1 of 2 crashed"),
+                       ("epochs_shuffled", "no epochs to judge: worker on 2 ranks: rank 1 of 2 crashed"),
+                       ("checkpoint_rank0", "no checkpoint to judge: worker on 2 ranks: rank 1 of 2 crashed")):
+        got = result(report, name)
+        assert got.status == "failed" and got.message.startswith(lead), (name, got.status, got.message)
+        assert "only rank 0 is ready" in got.message  # the rank's own traceback, in every one of them
