@@ -19,6 +19,8 @@ import traceback
 import uuid
 from pathlib import Path
 
+from labkit.sandbox.env import own_output
+
 RANK_SCRIPT = Path(__file__).with_name("rank.py")  # what a forked rank runs (torchrun's --run-path: runpy)
 
 
@@ -115,15 +117,7 @@ def _fork_agent(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> i
     code = 1
     try:
         os.setpgid(0, 0)  # one group with its ranks: stopping the launch kills it whole
-        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        os.close(out)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-        sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")  # noqa: SIM115  (the process's life)
-        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")  # noqa: SIM115
+        own_output(str(log), 0o644)
         _close_pipes()
         os.chdir(cwd)
         os.environ.clear()

@@ -221,15 +221,7 @@ def describe(exc: BaseException, student_path: str) -> dict:
 
 def _isolate(workdir: str, limits: dict) -> None:
     """Own output file, no stdin, a private working directory, and rlimits."""
-    out = os.open(os.path.join(workdir, wire.OUTPUT_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    os.close(out)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")
-    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")
+    env.own_output(os.path.join(workdir, wire.OUTPUT_FILE), 0o600)
     sys.stdin = open(0, closefd=False)
     os.chdir(workdir)
     env.enter_check(workdir)  # an allowlisted environment; HOME, TMPDIR and MPLCONFIGDIR of this check's own

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 
@@ -85,3 +86,16 @@ def _remove(path: str, device: int) -> int:
         return 1
     except OSError:
         return 0
+
+
+def own_output(path: str, mode: int) -> None:
+    """stdout and stderr into the file `path` (line-buffered, never failing on a bad byte), stdin from /dev/null."""
+    out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")  # noqa: SIM115  (the process's life)
+    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")  # noqa: SIM115
